@@ -1,0 +1,80 @@
+"""Decoding, downmixing and resampling: the one place where audio enters singerid."""
+
+from __future__ import annotations
+
+import re
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+# Extensions treated as audio when walking a corpus (compared in lower case).
+AUDIO_EXTENSIONS = frozenset(
+    {".mp3", ".flac", ".wav", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aif", ".aiff"}
+)
+
+
+class AudioDecodeError(ValueError):
+    """A file that cannot be decoded; the message names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def is_audio_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def decode(path: str | Path, sampling_rate: int | None = None, channels: int = 1) -> np.ndarray:
+    """Decode any file ffmpeg reads into float32 `[channels, samples]`.
+
+    ffmpeg (through torchcodec) downmixes or upmixes to `channels` and resamples to
+    `sampling_rate` (None keeps the file's own rate) while decoding.
+    """
+    from torchcodec.decoders import AudioDecoder
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioDecodeError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise AudioDecodeError(path, "empty file (0 bytes)")
+    try:
+        decoder = AudioDecoder(str(path), sample_rate=sampling_rate, num_channels=channels)
+        samples = decoder.get_all_samples()
+    except Exception as error:  # torchcodec raises RuntimeError/ValueError with ffmpeg's words
+        raise AudioDecodeError(path, f"not decodable: {_first_line(error)}") from None
+    wav = samples.data.numpy().astype(np.float32, copy=False)
+    if wav.shape[-1] == 0:
+        raise AudioDecodeError(path, "no audio samples decoded")
+    return wav
+
+
+def downmix(wav: np.ndarray) -> np.ndarray:
+    """Average channels of `[channels, samples]` into mono `[samples]`."""
+    return wav.mean(axis=0) if wav.ndim == 2 else wav
+
+
+def resample(wav: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
+    """Band-limited polyphase resampling along the last axis."""
+    if orig_rate == target_rate:
+        return wav
+    from scipy.signal import resample_poly
+
+    divisor = gcd(orig_rate, target_rate)
+    out = resample_poly(wav, target_rate // divisor, orig_rate // divisor, axis=-1)
+    return out.astype(np.float32, copy=False)
+
+
+def load_mono(path: str | Path, sampling_rate: int) -> np.ndarray:
+    """Mono float32 samples at `sampling_rate`."""
+    return decode(path, sampling_rate=sampling_rate, channels=1)[0]
+
+
+def _first_line(error: Exception) -> str:
+    text = (str(error).strip() or type(error).__name__).splitlines()[0]
+    if "Could not open input file" in text:
+        return "ffmpeg cannot read it as audio"
+    # Drop torchcodec's C++ source location ("Decoder, /path/x.cpp:52, message").
+    return re.sub(r"^\w+, \S+\.cpp:\d+, ", "", text)[:300]

@@ -1,0 +1,7 @@
+"""Songs → clean 5 s vocal segments in a `datasets.DatasetDict`, split by album."""
+
+from .config import PreprocessConfig
+from .dataset import NothingProcessed, PreprocessResult, preprocess_corpus
+from .pipeline import SongPreprocessor
+
+__all__ = ["NothingProcessed", "PreprocessConfig", "PreprocessResult", "SongPreprocessor", "preprocess_corpus"]

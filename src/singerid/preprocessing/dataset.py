@@ -1,0 +1,203 @@
+"""From a folder of songs to a `datasets.DatasetDict` of 5 s vocal segments.
+
+Stage A separates every song once (the cached, expensive part, shown with its own
+progress bar); stage B streams each split through silence removal and segmentation
+into Arrow with `Dataset.from_generator`, so memory does not grow with the corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+from datasets import Audio, ClassLabel, Dataset, DatasetDict, Features, Value
+from tqdm.auto import tqdm
+
+from ..audio import AudioDecodeError
+from .config import PreprocessConfig
+from .corpus import Song, find_songs
+from .pipeline import SongPreprocessor
+from .splits import SPLITS, split_by_album, split_from_lists
+
+REPORT_FILE = "preprocess_report.json"
+logger = logging.getLogger(__name__)
+
+
+def segment_features(artists: list[str], sampling_rate: int) -> Features:
+    return Features(
+        {
+            "audio": Audio(sampling_rate=sampling_rate),
+            "label": ClassLabel(names=artists),
+            "artist": Value("string"),
+            "album": Value("string"),
+            "song_id": Value("string"),
+            "segment_index": Value("int32"),
+            "start_s": Value("float32"),  # position in the cleaned vocal timeline
+            "end_s": Value("float32"),
+        }
+    )
+
+
+@dataclass
+class SongReport:
+    source: str
+    split: str
+    status: str = "pending"  # ok / skipped
+    seconds_in: float = 0.0
+    seconds_kept: float = 0.0
+    num_segments: int = 0
+    error: str | None = None
+
+
+@dataclass
+class PreprocessResult:
+    dataset: DatasetDict
+    songs: dict[str, SongReport]
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def num_ok(self) -> int:
+        return sum(report.status == "ok" for report in self.songs.values())
+
+
+class NothingProcessed(RuntimeError):
+    """Not one song of the input could be processed."""
+
+
+def preprocess_corpus(
+    input_dir: str | Path,
+    output_dir: str | Path,
+    config: PreprocessConfig,
+    split_lists: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    device: str | None = None,
+) -> PreprocessResult:
+    """Build and save the DatasetDict, its report, its parameters and its card."""
+    songs = find_songs(input_dir)
+    if not songs:
+        raise NothingProcessed(f"{input_dir}: no audio files found in <artist>/<album>/<track> folders")
+    assignment = split_from_lists(songs, split_lists) if split_lists else split_by_album(songs)
+    songs = [song for song in songs if song.song_id in assignment]
+    reports = {song.song_id: SongReport(str(song.path), assignment[song.song_id]) for song in songs}
+    artists = sorted({song.artist for song in songs})
+    preprocessor = SongPreprocessor(config, cache_dir=cache_dir, device=device)
+    started = time.perf_counter()
+
+    if preprocessor.separator is not None:
+        _separate_all(preprocessor, songs, reports)
+
+    features = segment_features(artists, config.sampling_rate)
+    splits = {}
+    # Our own bars count songs per stage; datasets' would interleave with them.
+    with tempfile.TemporaryDirectory(prefix="singerid-arrow-") as arrow_cache, _datasets_bars_off():
+        for split in SPLITS:
+            split_songs = [song for song in songs if assignment[song.song_id] == split]
+            bar = tqdm(total=len(split_songs), desc=f"cleaning and segmenting {split}", unit="song")
+            splits[split] = Dataset.from_generator(
+                _segment_rows,
+                features=features,
+                gen_kwargs={"songs": split_songs, "preprocessor": preprocessor, "reports": reports,
+                            "label_of": {artist: index for index, artist in enumerate(artists)}, "bar": bar},
+                cache_dir=arrow_cache,
+                fingerprint=f"singerid-{split}-{time.time_ns()}",  # fresh build; our own cache resumes
+                writer_batch_size=64,  # ~64 segments of audio in memory at a time
+                split=split,
+            )
+            bar.close()
+        dataset = DatasetDict(splits)
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        dataset.save_to_disk(str(output_dir))
+    dataset = DatasetDict.load_from_disk(str(output_dir))
+
+    result = PreprocessResult(dataset, reports, dict(preprocessor.seconds))
+    result.stage_seconds["total"] = time.perf_counter() - started
+    config.save(output_dir)
+    _write_report(output_dir / REPORT_FILE, result, config)
+    from ..hub import write_dataset_card
+
+    write_dataset_card(output_dir, result, config, source=str(input_dir))
+    if result.num_ok == 0:
+        raise NothingProcessed(f"{input_dir}: none of {len(songs)} audio files could be decoded")
+    return result
+
+
+@contextmanager
+def _datasets_bars_off():
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def _separate_all(preprocessor: SongPreprocessor, songs: list[Song], reports: dict[str, SongReport]) -> None:
+    todo = [song for song in songs if not preprocessor.is_cached(song.path)]
+    if len(todo) < len(songs):
+        logger.info("separation: %d of %d songs already cached", len(songs) - len(todo), len(songs))
+    for song in tqdm(todo, desc="separating vocals", unit="song"):
+        try:
+            preprocessor.vocals(song.path)
+        except AudioDecodeError as error:
+            _skip(reports[song.song_id], error)
+
+
+def _segment_rows(songs, preprocessor, reports, label_of, bar):
+    # `songs` may arrive in shards (datasets splits list arguments); one bar spans them all.
+    rate = preprocessor.config.sampling_rate
+    for song in songs:
+        bar.update()
+        report = reports[song.song_id]
+        if report.status == "skipped":
+            continue
+        try:
+            vocals = preprocessor.vocals(song.path)
+        except AudioDecodeError as error:
+            _skip(report, error)
+            continue
+        cleaned = preprocessor.remove_silence(vocals)
+        segments, spans = preprocessor.segments(cleaned)
+        report.status, report.num_segments = "ok", len(spans)
+        report.seconds_in, report.seconds_kept = len(vocals) / rate, len(cleaned) / rate
+        for index, (segment, (start, end)) in enumerate(zip(segments, spans)):
+            yield {
+                "audio": {"array": segment, "sampling_rate": rate},
+                "label": label_of[song.artist],
+                "artist": song.artist,
+                "album": song.album or "",
+                "song_id": song.song_id,
+                "segment_index": index,
+                "start_s": start / rate,
+                "end_s": min(end, len(cleaned)) / rate,
+            }
+
+
+def _skip(report: SongReport, error: AudioDecodeError) -> None:
+    report.status, report.error = "skipped", error.problem
+    tqdm.write(f"skipped {error}", file=sys.stderr)
+
+
+def _write_report(path: Path, result: PreprocessResult, config: PreprocessConfig) -> None:
+    songs = result.songs.values()
+    seconds_in = sum(report.seconds_in for report in songs)
+    summary = {
+        "songs": len(result.songs),
+        "ok": result.num_ok,
+        "skipped": sum(report.status == "skipped" for report in songs),
+        "segments": {split: result.dataset[split].num_rows for split in result.dataset},
+        "seconds_in": round(seconds_in, 3),
+        "seconds_kept": round(sum(report.seconds_kept for report in songs), 3),
+        "stage_seconds": {stage: round(seconds, 3) for stage, seconds in result.stage_seconds.items()},
+    }
+    body = {"summary": summary, "config": config.to_dict(),
+            "songs": {song_id: vars(report) for song_id, report in result.songs.items()}}
+    path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

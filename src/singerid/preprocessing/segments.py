@@ -1,0 +1,37 @@
+"""Fixed-length segments: where they start, and cutting them out.
+
+The same plan serves preprocessing (5 s training segments) and whole-song inference
+(chunks inside the model), so a song is cut the same way in both places.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def plan_segments(num_samples: int, length: int, hop: int, min_tail: int) -> list[tuple[int, int]]:
+    """`(start, end)` sample spans of fixed `length`, `hop` apart.
+
+    The last span may run past `num_samples` (the caller pads it): a tail is kept
+    when it holds at least `min_tail` real samples, and input no longer than one
+    segment always gives exactly one span, so nothing is ever left without a segment.
+    """
+    if length <= 0 or hop <= 0:
+        raise ValueError(f"segment length and hop must be positive, got {length} and {hop}")
+    if num_samples <= length:
+        return [(0, length)]
+    spans = [(start, start + length) for start in range(0, num_samples - length + 1, hop)]
+    tail_start = spans[-1][0] + hop
+    if spans[-1][1] < num_samples and num_samples - tail_start >= max(min_tail, 1):
+        spans.append((tail_start, tail_start + length))
+    return spans
+
+
+def cut_segments(wav: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
+    """Stack the spans of a 1-D signal into `[segments, length]`, zero-padding past its end."""
+    length = spans[0][1] - spans[0][0]
+    out = np.zeros((len(spans), length), dtype=np.float32)
+    for row, (start, end) in zip(out, spans):
+        piece = wav[start:min(end, len(wav))]
+        row[: len(piece)] = piece
+    return out

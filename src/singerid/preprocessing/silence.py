@@ -1,0 +1,58 @@
+"""Silence removal: unsilence's detector finds the quiet spans, numpy cuts them out.
+
+The reference sped silent parts up instead of deleting them; we delete them, so a
+segment holds singing only.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+def audible_intervals(
+    wav: np.ndarray, sampling_rate: int, threshold_db: float = -35.0, min_silence_seconds: float = 0.5
+) -> list[tuple[float, float]]:
+    """`(start_s, end_s)` of the parts of a mono signal louder than `threshold_db` (dBFS).
+
+    Quiet stretches shorter than `min_silence_seconds` count as audible.
+    """
+    # The module-level detector, not the `Unsilence` class: the class registers an
+    # exit hook that deletes a `.tmp` folder in the current directory.
+    from unsilence.lib.detect_silence.DetectSilence import detect_silence
+
+    duration = len(wav) / sampling_rate
+    with tempfile.TemporaryDirectory(prefix="singerid-silence-") as tmp:
+        path = Path(tmp, "vocals.wav")
+        sf.write(path, wav, sampling_rate, subtype="FLOAT")
+        intervals = detect_silence(
+            path,
+            silence_level=threshold_db,
+            silence_time_threshold=min_silence_seconds,
+            short_interval_threshold=0.0,  # keep every audible bit, however short
+            stretch_time=0.0,  # cut exactly at the detector's boundaries
+        )
+    spans = []
+    for interval in intervals.intervals:
+        start, end = max(0.0, interval.start), min(duration, interval.end or duration)
+        if not interval.is_silent and end > start:
+            spans.append((start, end))
+    return spans
+
+
+def keep_intervals(wav: np.ndarray, sampling_rate: int, spans: list[tuple[float, float]]) -> np.ndarray:
+    """Concatenate the given `(start_s, end_s)` spans of a mono signal."""
+    pieces = [wav[round(start * sampling_rate) : round(end * sampling_rate)] for start, end in spans]
+    return np.concatenate(pieces) if pieces else wav[:0]
+
+
+def loudest_window(wav: np.ndarray, length: int) -> np.ndarray:
+    """The `length`-sample stretch with the most energy (the whole signal if shorter)."""
+    if len(wav) <= length:
+        return wav
+    energy = np.concatenate([[0.0], np.cumsum(wav.astype(np.float64) ** 2)])
+    start = int(np.argmax(energy[length:] - energy[:-length]))
+    return wav[start : start + length]
