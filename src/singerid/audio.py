@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from math import gcd
 from pathlib import Path
 
@@ -42,13 +43,27 @@ def decode(path: str | Path, sampling_rate: int | None = None, channels: int = 1
         raise AudioDecodeError(path, "empty file (0 bytes)")
     try:
         decoder = AudioDecoder(str(path), sample_rate=sampling_rate, num_channels=channels)
-        samples = decoder.get_all_samples()
     except Exception as error:  # torchcodec raises RuntimeError/ValueError with ffmpeg's words
         raise AudioDecodeError(path, f"not decodable: {_first_line(error)}") from None
-    wav = samples.data.numpy().astype(np.float32, copy=False)
+    try:
+        wav = decoder.get_all_samples().data.numpy()
+    except Exception as error:
+        # A damaged stream (a truncated download): keep what ffmpeg can decode of it.
+        wav = _decode_tolerantly(path, sampling_rate or decoder.metadata.sample_rate, channels)
+        if wav.shape[-1] == 0:
+            raise AudioDecodeError(path, f"not decodable: {_first_line(error)}") from None
     if wav.shape[-1] == 0:
         raise AudioDecodeError(path, "no audio samples decoded")
-    return wav
+    return wav.astype(np.float32, copy=False)
+
+
+def _decode_tolerantly(path: Path, sampling_rate: int, channels: int) -> np.ndarray:
+    """ffmpeg's own command line, which skips bad packets instead of stopping."""
+    command = ["ffmpeg", "-nostdin", "-v", "quiet", "-err_detect", "ignore_err", "-i", str(path), "-vn",
+               "-ac", str(channels), "-ar", str(sampling_rate), "-f", "f32le", "pipe:1"]
+    output = subprocess.run(command, capture_output=True).stdout
+    usable = len(output) // (4 * channels) * (4 * channels)
+    return np.frombuffer(output[:usable], dtype="<f4").reshape(-1, channels).T
 
 
 def downmix(wav: np.ndarray) -> np.ndarray:

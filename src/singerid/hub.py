@@ -18,7 +18,7 @@ def write_dataset_card(output_dir: str | Path, result, config, source: str) -> P
         ok = [s for s in songs if s.split == split and s.status == "ok"]
         split_rows.append({
             "split": split, "songs": len(ok), "segments": dataset.num_rows,
-            "albums": len(set(dataset.unique("album"))) if dataset.num_rows else 0,
+            "albums": len(set(zip(dataset["artist"], dataset["album"]))),
         })
     skipped = [s for s in songs if s.status == "skipped"]
     artists = result.dataset["train"].features["label"].names

@@ -99,22 +99,13 @@ def preprocess_corpus(
     with tempfile.TemporaryDirectory(prefix="singerid-arrow-") as arrow_cache, _datasets_bars_off():
         for split in SPLITS:
             split_songs = [song for song in songs if assignment[song.song_id] == split]
-            bar = tqdm(total=len(split_songs), desc=f"cleaning and segmenting {split}", unit="song")
-            splits[split] = Dataset.from_generator(
-                _segment_rows,
-                features=features,
-                gen_kwargs={"songs": split_songs, "preprocessor": preprocessor, "reports": reports,
-                            "label_of": {artist: index for index, artist in enumerate(artists)}, "bar": bar},
-                cache_dir=arrow_cache,
-                fingerprint=f"singerid-{split}-{time.time_ns()}",  # fresh build; our own cache resumes
-                writer_batch_size=64,  # ~64 segments of audio in memory at a time
-                split=split,
-            )
-            bar.close()
+            splits[split] = _build_split(split, split_songs, features, preprocessor, reports, artists, arrow_cache)
         dataset = DatasetDict(splits)
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        dataset.save_to_disk(str(output_dir))
+        # An empty split must still get one (empty) shard, or load_from_disk fails on it.
+        empty = {split: 1 for split, part in dataset.items() if part.num_rows == 0}
+        dataset.save_to_disk(str(output_dir), num_shards=empty)
     dataset = DatasetDict.load_from_disk(str(output_dir))
 
     result = PreprocessResult(dataset, reports, dict(preprocessor.seconds))
@@ -127,6 +118,28 @@ def preprocess_corpus(
     if result.num_ok == 0:
         raise NothingProcessed(f"{input_dir}: none of {len(songs)} audio files could be decoded")
     return result
+
+
+def _build_split(split, songs, features, preprocessor, reports, artists, arrow_cache) -> Dataset:
+    bar = tqdm(total=len(songs), desc=f"cleaning and segmenting {split}", unit="song")
+    try:
+        return Dataset.from_generator(
+            _segment_rows,
+            features=features,
+            gen_kwargs={"songs": songs, "preprocessor": preprocessor, "reports": reports,
+                        "label_of": {artist: index for index, artist in enumerate(artists)}, "bar": bar},
+            cache_dir=arrow_cache,
+            fingerprint=f"singerid-{split}-{time.time_ns()}",  # a fresh build; our own cache resumes
+            writer_batch_size=64,  # about 64 segments of audio in memory at a time
+            split=split,
+        )
+    except ValueError:
+        # datasets refuses a generator that yields nothing: a split with no (decodable) song.
+        if any(reports[song.song_id].status == "ok" for song in songs):
+            raise
+        return Dataset.from_dict({name: [] for name in features}, features=features, split=split)
+    finally:
+        bar.close()
 
 
 @contextmanager
