@@ -6,6 +6,7 @@ import importlib
 import sys
 
 COMMANDS = {
+    "demo": "run the main job end to end on the embedded demo corpus",
     "make_demo_corpus": "synthesise the demo corpus (artist20 layout)",
     "preprocess": "songs → DatasetDict of vocal segments, split by album",
 }

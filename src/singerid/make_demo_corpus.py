@@ -40,6 +40,7 @@ def _bounded(kind: type, low: float, high: float | None = None):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        prog="singerid make_demo_corpus",
         description="Synthesize a small artist20-shaped corpus of songs with known singers, "
                     "vocal stems and sung spans (no downloads).",
     )

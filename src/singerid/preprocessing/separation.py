@@ -11,6 +11,27 @@ class SeparatorUnavailable(RuntimeError):
     """The separator's weights cannot be had (offline, or a wrong local repo)."""
 
 
+def weights_cached(name: str) -> bool:
+    """Whether demucs model `name` loads without the network: its files are in the
+    Hugging Face cache, or in torch's hub cache where demucs's legacy download puts them."""
+    import torch
+    import yaml
+    from demucs import hf, pretrained
+    from huggingface_hub import try_to_load_from_cache
+
+    repo_id = f"{hf.DEFAULT_NAMESPACE}/{hf.hf_repo_name(name)}"
+    if isinstance(try_to_load_from_cache(repo_id, f"{name}.yaml"), str):
+        return True
+    bag = Path(pretrained.REMOTE_ROOT, f"{name}.yaml")
+    if not bag.is_file():
+        return False
+    files = Path(pretrained.REMOTE_ROOT, "files.txt").read_text().split()
+    checkpoints = Path(torch.hub.get_dir(), "checkpoints")
+    signatures = yaml.safe_load(bag.read_text())["models"]
+    return all(any((checkpoints / file).is_file() for file in files if file.startswith(f"{sig}-"))
+               for sig in signatures)
+
+
 class VocalSeparator:
     """Separates the vocal stem of a mixture with a demucs model.
 

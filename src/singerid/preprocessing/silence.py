@@ -7,6 +7,7 @@ segment holds singing only.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,9 @@ def audible_intervals(
     """
     # The module-level detector, not the `Unsilence` class: the class registers an
     # exit hook that deletes a `.tmp` folder in the current directory.
-    from unsilence.lib.detect_silence.DetectSilence import detect_silence
+    with warnings.catch_warnings():  # unsilence still imports the deprecated pkg_resources
+        warnings.simplefilter("ignore")
+        from unsilence.lib.detect_silence.DetectSilence import detect_silence
 
     duration = len(wav) / sampling_rate
     with tempfile.TemporaryDirectory(prefix="singerid-silence-") as tmp:
