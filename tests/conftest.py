@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 from pathlib import Path
 
@@ -43,22 +41,14 @@ def make_album_corpus(root: Path, artists: int = 2, albums: int = 6, seconds: fl
 
 @pytest.fixture(scope="session")
 def demucs_repo(tmp_path_factory) -> Path:
-    """A small random HTDemucs saved as demucs saves pretrained models: `<sig>-<sha[:8]>.th`
-    plus a `<name>.yaml` bag, loadable with `get_model("tiny_htdemucs", repo=...)`."""
+    """A small random HTDemucs in demucs's local-repo format, loadable as "tiny_htdemucs"."""
     import torch
     from demucs.htdemucs import HTDemucs
+
+    from singerid.preprocessing.separation import save_to_local_repo
 
     torch.manual_seed(0)
     # depth 4 with a 4096-point STFT keeps the transformer's token count small, as in the real model.
     model = HTDemucs(sources=["drums", "bass", "other", "vocals"], audio_channels=2, samplerate=44100,
                      segment=4, channels=4, depth=4, nfft=4096, t_layers=1, dconv_comp=4)
-    args, kwargs = model._init_args_kwargs
-    package = {"klass": HTDemucs, "args": args, "kwargs": kwargs,
-               "state": model.state_dict(), "training_args": {}}
-    buffer = io.BytesIO()
-    torch.save(package, buffer)
-    repo = tmp_path_factory.mktemp("demucs_repo")
-    checksum = hashlib.sha256(buffer.getvalue()).hexdigest()[:8]
-    (repo / f"0123abcd-{checksum}.th").write_bytes(buffer.getvalue())
-    (repo / "tiny_htdemucs.yaml").write_text("models: ['0123abcd']\n")
-    return repo
+    return save_to_local_repo(model, tmp_path_factory.mktemp("demucs_repo"), "tiny_htdemucs")

@@ -11,6 +11,28 @@ class SeparatorUnavailable(RuntimeError):
     """The separator's weights cannot be had (offline, or a wrong local repo)."""
 
 
+def save_to_local_repo(model, repo: str | Path, name: str) -> Path:
+    """Save a demucs model where `VocalSeparator(name, repo=repo)` finds it: demucs's
+    local-repo format, a `<signature>-<sha256[:8]>.th` package and a `<name>.yaml` bag."""
+    import hashlib
+    import io
+
+    import torch
+
+    args, kwargs = model._init_args_kwargs  # recorded by demucs's @capture_init
+    package = {"klass": type(model), "args": args, "kwargs": kwargs,
+               "state": model.state_dict(), "training_args": {}}
+    buffer = io.BytesIO()
+    torch.save(package, buffer)
+    checksum = hashlib.sha256(buffer.getvalue()).hexdigest()[:8]
+    signature = hashlib.sha256(name.encode()).hexdigest()[:8]
+    repo = Path(repo)
+    repo.mkdir(parents=True, exist_ok=True)
+    (repo / f"{signature}-{checksum}.th").write_bytes(buffer.getvalue())
+    (repo / f"{name}.yaml").write_text(f"models: ['{signature}']\n")
+    return repo
+
+
 def weights_cached(name: str) -> bool:
     """Whether demucs model `name` loads without the network: its files are in the
     Hugging Face cache, or in torch's hub cache where demucs's legacy download puts them."""
