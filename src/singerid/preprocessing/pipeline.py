@@ -14,6 +14,7 @@ import os
 import time
 from collections import defaultdict
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,13 @@ def default_cache_dir() -> Path:
 
 
 def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's content (remembered while its size and mtime stay the same)."""
+    stat = Path(path).stat()
+    return _digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4096)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
