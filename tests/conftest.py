@@ -52,3 +52,38 @@ def demucs_repo(tmp_path_factory) -> Path:
     model = HTDemucs(sources=["drums", "bass", "other", "vocals"], audio_channels=2, samplerate=44100,
                      segment=4, channels=4, depth=4, nfft=4096, t_layers=1, dconv_comp=4)
     return save_to_local_repo(model, tmp_path_factory.mktemp("demucs_repo"), "tiny_htdemucs")
+
+
+def tiny_backbone(kind: str):
+    """A random tiny HubertModel ("hubert") or WavLMModel ("wavlm") with LayerDrop left on."""
+    import torch
+    from transformers import HubertModel, WavLMModel
+
+    from singerid.backbones import preset_config
+
+    torch.manual_seed(0)
+    config, _ = preset_config("tiny-mert" if kind == "hubert" else "tiny-wavlm")
+    config.layerdrop = 0.1  # as checkpoints ship it; loading must force it to 0
+    return (HubertModel if kind == "hubert" else WavLMModel)(config).eval()
+
+
+MERT_REMOTE_CODE = "raise RuntimeError('MERT remote code was executed')\n"
+
+
+@pytest.fixture
+def mert_folder(tmp_path) -> tuple[Path, object]:
+    """A MERT-v1-format checkpoint: HuBERT weights, config.json as the Hub ships it
+    (model_type mert_model, auto_map to modeling_MERT), and remote code that must never run."""
+    import json
+
+    model = tiny_backbone("hubert")
+    folder = tmp_path / "MERT-v1-tiny"
+    model.save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type="mert_model", architectures=["MERTModel"], feature_extractor_cqt=False,
+                  deepnorm=False, attention_relax=32.0, sample_rate=24000,
+                  auto_map={"AutoConfig": "configuration_MERT.MERTConfig", "AutoModel": "modeling_MERT.MERTModel"})
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "configuration_MERT.py").write_text(MERT_REMOTE_CODE)
+    (folder / "modeling_MERT.py").write_text(MERT_REMOTE_CODE)
+    return folder, model

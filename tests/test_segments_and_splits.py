@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from singerid.preprocessing.corpus import Song, find_songs
-from singerid.preprocessing.segments import cut_segments, plan_segments
+from singerid.segments import cut_segments, plan_segments
 from singerid.preprocessing.splits import split_by_album, split_from_lists
 
 

@@ -22,7 +22,7 @@ import soundfile as sf
 
 from ..audio import decode, downmix, load_mono, resample
 from .config import PreprocessConfig
-from .segments import cut_segments, plan_segments
+from ..segments import cut_segments, plan_segments
 from .silence import audible_intervals, keep_intervals, loudest_window
 
 

@@ -1,0 +1,63 @@
+"""SingerClassifierConfig: a self-supervised backbone, a head strategy, and how songs are cut.
+
+Copied beside saved models for `trust_remote_code`: it imports nothing from singerid.
+"""
+
+from __future__ import annotations
+
+from transformers import AutoConfig
+from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
+
+STRATEGIES = ("weighted_sum", "finetune")
+
+
+class SingerClassifierConfig(PreTrainedConfig):
+    r"""
+    Args:
+        encoder_config: the backbone's config (`HubertConfig` for HuBERT and MERT, `WavLMConfig`).
+        strategy: "weighted_sum" (frozen backbone, softmax-weighted sum of all hidden states)
+            or "finetune" (trainable transformer, last hidden state).
+        layer_norm_per_layer: weighted_sum only: LayerNorm (no affine) each hidden state
+            before mixing, so layers of different scales mix fairly.
+        head_hidden_size, head_dropout: the MLP head, Linear(D, hidden) → ReLU → Dropout → Linear.
+        sampling_rate: the backbone's input rate (MERT 24 kHz, WavLM and HuBERT 16 kHz).
+        chunk_seconds, chunk_hop_seconds, min_chunk_seconds: longer inputs are cut into
+            chunks of `chunk_seconds` every `chunk_hop_seconds`; a tail shorter than
+            `min_chunk_seconds` is dropped, as preprocessing cuts segments.
+        chunk_batch_size: at most this many chunks go through the backbone at once.
+        freeze_feature_encoder: finetune only: keep the convolutional feature encoder frozen.
+        preprocessing: the preprocessing parameters of the training data (see
+            singerid.preprocessing.PreprocessConfig), so prediction can repeat them.
+    """
+
+    model_type = "singer-classifier"
+    sub_configs_defaults = {"encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="hubert")}
+
+    encoder_config: dict | PreTrainedConfig | None = None
+    strategy: str = "weighted_sum"
+    layer_norm_per_layer: bool = True
+    head_hidden_size: int = 512
+    head_dropout: float = 0.1
+    sampling_rate: int = 24000
+    chunk_seconds: float = 5.0
+    chunk_hop_seconds: float | None = None
+    min_chunk_seconds: float | None = None
+    chunk_batch_size: int = 8
+    freeze_feature_encoder: bool = True
+    preprocessing: dict | None = None
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.chunk_hop_seconds is None:
+            self.chunk_hop_seconds = self.chunk_seconds
+        if self.min_chunk_seconds is None:
+            self.min_chunk_seconds = self.chunk_seconds / 2
+        if self.preprocessing is None:
+            self.preprocessing = {}
+
+    @property
+    def num_hidden_states(self) -> int:
+        """Hidden states the backbone returns: the CNN/projection output plus one per layer."""
+        return self.encoder_config.num_hidden_layers + 1

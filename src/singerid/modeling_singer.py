@@ -1,0 +1,189 @@
+"""SingerClassifier: MERT, HuBERT or WavLM with a weighted-sum or finetune head.
+
+Copied beside saved models for `trust_remote_code`: it imports nothing from singerid,
+only its neighbours (relative imports, copied with it).
+
+Inputs of any length are cut into fixed chunks inside the model, the way preprocessing
+cuts training segments; the chunks' class probabilities are averaged, and `logits` are
+the log of that mean, so a softmax (as the audio-classification pipeline applies) gives
+the song's mean probabilities back exactly.
+
+Padding and attention masks: an attention mask only tells each input's valid length.
+The model cuts chunks from the valid samples; the last chunk is zero-padded to full
+length (as preprocessing pads a song's last segment). Pooling averages only frames that
+cover valid samples. The backbone itself gets the chunk's attention mask only when its
+feature encoder uses layer norm (WavLM-Large): with group norm (MERT, WavLM-Base-Plus)
+statistics run over the whole chunk, padding included, as the checkpoints were trained;
+so a short clip's frames depend slightly on how much zero padding follows it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, PreTrainedModel, Wav2Vec2FeatureExtractor
+from transformers import initialization as init
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from .configuration_singer import SingerClassifierConfig
+from .segments import plan_segments
+
+
+class SingerClassifier(PreTrainedModel):
+    config_class = SingerClassifierConfig
+    main_input_name = "input_values"
+    input_modalities = "audio"
+    base_model_prefix = "singer"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    def __init__(self, config: SingerClassifierConfig):
+        super().__init__(config)
+        self.backbone = AutoModel.from_config(config.encoder_config)
+        hidden = config.encoder_config.hidden_size
+        if config.strategy == "weighted_sum":
+            self.layer_weights = nn.Parameter(torch.zeros(config.num_hidden_states))
+        self.head = nn.Sequential(
+            nn.Linear(hidden, config.head_hidden_size),
+            nn.ReLU(),
+            nn.Dropout(config.head_dropout),
+            nn.Linear(config.head_hidden_size, config.num_labels),
+        )
+        self.post_init()
+        self.apply_freezing()
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def from_backbone(cls, name_or_path: str, strategy: str = "weighted_sum", id2label: dict | None = None,
+                      backbone_overrides: dict | None = None, **overrides) -> "SingerClassifier":
+        """A new classifier around pretrained backbone weights (a preset name, Hub id or folder).
+
+        `overrides` set SingerClassifierConfig fields; `backbone_overrides` the backbone's.
+        """
+        from .backbones import load_backbone
+
+        backbone, sampling_rate = load_backbone(name_or_path, **(backbone_overrides or {}))
+        id2label = id2label or {0: "LABEL_0", 1: "LABEL_1"}
+        config = SingerClassifierConfig(
+            encoder_config=backbone.config, strategy=strategy, sampling_rate=sampling_rate,
+            id2label={int(i): label for i, label in id2label.items()},
+            label2id={label: int(i) for i, label in id2label.items()}, **overrides,
+        )
+        model = cls(config)
+        model.backbone.load_state_dict(backbone.state_dict())
+        model.apply_freezing()
+        return model
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        model = super().from_pretrained(*args, **kwargs)
+        model.apply_freezing()  # loading replaces parameters, and with them requires_grad
+        return model
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=0.02)
+            init.zeros_(module.bias)
+        elif module is self and hasattr(self, "layer_weights"):
+            init.zeros_(self.layer_weights)  # start from the plain mean of all layers
+
+    def apply_freezing(self) -> None:
+        """weighted_sum: the whole backbone frozen; finetune: optionally the CNN feature encoder."""
+        if self.config.strategy == "weighted_sum":
+            self.backbone.requires_grad_(False)
+            self.backbone.eval()
+        elif self.config.freeze_feature_encoder:
+            self.backbone.feature_extractor._freeze_parameters()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.config.strategy == "weighted_sum":
+            self.backbone.eval()  # no masking, dropout or norm-statistics updates, ever
+        return self
+
+    def feature_extractor(self) -> Wav2Vec2FeatureExtractor:
+        """What the audio-classification pipeline feeds this model: raw waveforms at the
+        backbone's rate. `do_normalize` is off, as in the reference and as the dataset stores
+        audio: normalising per input would treat a 5 s segment and a whole song differently."""
+        return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=self.config.sampling_rate, padding_value=0.0,
+                                        do_normalize=False, return_attention_mask=True)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Also writes the feature extractor, so the folder is ready for the pipeline."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        self.feature_extractor().save_pretrained(save_directory)
+
+    # -- the two heads -------------------------------------------------------------------
+    def pooled_layer_features(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None):
+        """Per-layer mean-pooled features `[batch, L+1, D]` of chunk-length inputs.
+
+        weighted_sum's logits are `classify_pooled` of these: the fast training path caches them.
+        """
+        with torch.no_grad():
+            outputs = self.backbone(input_values, attention_mask=self._backbone_mask(attention_mask),
+                                    output_hidden_states=True)
+        states = torch.stack(outputs.hidden_states, dim=1)  # [batch, L+1, frames, D]
+        if self.config.layer_norm_per_layer:
+            states = F.layer_norm(states, states.shape[-1:])
+        return self._mean_over_frames(states, attention_mask, frame_dim=2)
+
+    def classify_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """weighted_sum head logits from per-layer pooled features `[batch, L+1, D]`."""
+        weights = self.layer_weights.softmax(-1).to(pooled.dtype)
+        return self.head(torch.einsum("l,bld->bd", weights, pooled))
+
+    def chunk_logits(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None):
+        """Head logits of chunk-length inputs (one row per chunk)."""
+        if self.config.strategy == "weighted_sum":
+            return self.classify_pooled(self.pooled_layer_features(input_values, attention_mask))
+        outputs = self.backbone(input_values, attention_mask=self._backbone_mask(attention_mask))
+        return self.head(self._mean_over_frames(outputs.last_hidden_state, attention_mask, frame_dim=1))
+
+    # -- whole inputs --------------------------------------------------------------------
+    def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, **kwargs) -> SequenceClassifierOutput:
+        chunks, chunk_mask, owner = self._cut_chunks(input_values, attention_mask)
+        step = max(1, self.config.chunk_batch_size)
+        log_probs = torch.cat([
+            self.chunk_logits(chunks[i : i + step], chunk_mask[i : i + step]).float().log_softmax(-1)
+            for i in range(0, len(chunks), step)
+        ])
+        # log of the mean probability over each input's chunks, computed stably in log space
+        counts = torch.bincount(owner, minlength=len(input_values))
+        logits = torch.stack([torch.logsumexp(log_probs[owner == item], dim=0) for item in range(len(input_values))])
+        logits = logits - counts.log().unsqueeze(-1)
+        loss = F.nll_loss(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def _cut_chunks(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None):
+        """Chunks `[n, chunk]`, their sample masks, and which input each came from."""
+        rate = self.config.sampling_rate
+        length = round(self.config.chunk_seconds * rate)
+        hop, min_tail = round(self.config.chunk_hop_seconds * rate), round(self.config.min_chunk_seconds * rate)
+        valid = (attention_mask.sum(-1) if attention_mask is not None
+                 else torch.full((len(input_values),), input_values.shape[-1])).tolist()
+        chunks, masks, owner = [], [], []
+        for item, (wave, samples) in enumerate(zip(input_values, valid)):
+            for start, end in plan_segments(int(samples), length, hop, min_tail):
+                piece = wave[start : min(end, samples)]
+                chunks.append(F.pad(piece, (0, length - len(piece))))
+                masks.append(torch.arange(length, device=wave.device) < len(piece))
+                owner.append(item)
+        return torch.stack(chunks), torch.stack(masks).long(), torch.tensor(owner, device=input_values.device)
+
+    def _backbone_mask(self, attention_mask):
+        if attention_mask is None or self.config.encoder_config.feat_extract_norm != "layer":
+            return None
+        return attention_mask
+
+    def _mean_over_frames(self, states: torch.Tensor, attention_mask: torch.Tensor | None, frame_dim: int):
+        if attention_mask is None:
+            return states.mean(dim=frame_dim)
+        frames = states.shape[frame_dim]
+        lengths = self.backbone._get_feat_extract_output_lengths(attention_mask.sum(-1)).clamp(1, frames)
+        mask = (torch.arange(frames, device=states.device) < lengths.unsqueeze(-1)).to(states.dtype)  # [batch, frames]
+        shape = [len(mask)] + [1] * (states.dim() - 1)
+        shape[frame_dim] = frames
+        mask = mask.view(shape)
+        return (states * mask).sum(dim=frame_dim) / mask.sum(dim=frame_dim)

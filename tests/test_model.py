@@ -1,0 +1,170 @@
+"""SingerClassifier: the two strategies, chunked whole-song prediction, saving."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from singerid import SingerClassifier, SingerClassifierConfig
+
+LABELS = {0: "ann", 1: "bob", 2: "cat"}
+
+
+def _model(backbone="tiny-mert", strategy="weighted_sum", **overrides):
+    torch.manual_seed(0)
+    return SingerClassifier.from_backbone(backbone, strategy=strategy, id2label=LABELS, **overrides)
+
+
+def _wave(seconds, rate=24000, batch=1, seed=0):
+    return torch.randn(batch, round(seconds * rate), generator=torch.Generator().manual_seed(seed)) * 0.1
+
+
+def _train_steps(model, steps=3, seconds=5.0):
+    model.train()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for step in range(steps):
+        loss = model(_wave(seconds, model.config.sampling_rate, batch=2, seed=step), labels=torch.tensor([0, 2])).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+@pytest.mark.parametrize("backbone", ["tiny-mert", "tiny-wavlm"])
+def test_weighted_sum_trains_only_layer_weights_and_head(backbone):
+    model = _model(backbone)
+    rate = model.config.sampling_rate
+    before = {name: p.clone() for name, p in model.state_dict().items()}
+    probe = _wave(2.0, rate, seed=9)
+    with torch.no_grad():
+        states_before = model.backbone(probe, output_hidden_states=True).hidden_states
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"layer_weights", "head.0.weight", "head.0.bias", "head.3.weight", "head.3.bias"}
+    assert torch.all(model.layer_weights == 0)
+
+    _train_steps(model)
+    assert not model.backbone.training  # train mode never reaches the frozen backbone
+    after = model.state_dict()
+    for name, value in before.items():
+        changed = not torch.equal(value, after[name])
+        assert changed == (name in trainable), name
+    with torch.no_grad():
+        states_after = model.backbone(probe, output_hidden_states=True).hidden_states
+    assert all(torch.equal(a, b) for a, b in zip(states_before, states_after))
+
+
+def test_weighted_sum_uses_every_hidden_state():
+    model = _model().eval()
+    pooled = model.pooled_layer_features(_wave(5.0))
+    assert pooled.shape == (1, model.config.num_hidden_states, model.config.encoder_config.hidden_size)
+    # LayerNorm without affine per layer: every frame has zero mean, so the pooled mean is ~0 too.
+    assert pooled.mean(-1).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_finetune_trains_the_transformer(freeze):
+    model = _model(strategy="finetune", freeze_feature_encoder=freeze)
+    before = {name: p.clone() for name, p in model.backbone.named_parameters()}
+    _train_steps(model, steps=2)
+    assert model.backbone.training
+    changed = {name for name, p in model.backbone.named_parameters() if not torch.equal(p, before[name])}
+    assert any(name.startswith("encoder.layers") for name in changed)
+    assert any(name.startswith("feature_extractor") for name in changed) == (not freeze)
+
+
+def test_finetune_supports_gradient_checkpointing():
+    model = _model(strategy="finetune")
+    model.activation_checkpointing_enable()
+    assert model.backbone.encoder.gradient_checkpointing
+    model.train()
+    model(_wave(5.0, batch=2), labels=torch.tensor([0, 1])).loss.backward()
+    assert model.backbone.encoder.layers[0].attention.q_proj.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("backbone", ["tiny-mert", "tiny-wavlm"])
+def test_pooled_feature_path_equals_the_full_forward(backbone):
+    model = _model(backbone).eval()
+    wave = _wave(5.0, model.config.sampling_rate, batch=3)
+    with torch.no_grad():
+        via_pooled = model.classify_pooled(model.pooled_layer_features(wave)).log_softmax(-1)
+        full = model(wave).logits
+    torch.testing.assert_close(full, via_pooled, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("strategy", ["weighted_sum", "finetune"])
+def test_song_prediction_is_the_mean_of_chunk_probabilities(strategy):
+    model = _model(strategy=strategy, chunk_batch_size=2).eval()
+    rate = model.config.sampling_rate
+    song = _wave(13.0, rate)  # chunks at 0, 5 and 10 s; the 3 s tail (>= 2.5 s) is padded and kept
+    with torch.no_grad():
+        logits = model(song).logits
+        chunk_probs = []
+        for start in (0, 5, 10):
+            piece = song[:, start * rate : (start + 5) * rate]
+            padded = torch.nn.functional.pad(piece, (0, 5 * rate - piece.shape[-1]))
+            mask = (torch.arange(5 * rate) < piece.shape[-1]).long()[None]
+            chunk_probs.append(model.chunk_logits(padded, mask).softmax(-1))
+    expected = torch.stack(chunk_probs).mean(0)
+    torch.testing.assert_close(logits.softmax(-1), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(logits.exp().sum(-1), torch.ones(1), rtol=0, atol=1e-5)
+
+
+def test_a_short_tail_is_dropped_like_preprocessing_drops_it():
+    model = _model().eval()
+    rate = model.config.sampling_rate
+    with torch.no_grad():
+        ten = model(_wave(10.0, rate)).logits
+        ten_and_a_bit = model(torch.cat([_wave(10.0, rate), _wave(1.0, rate, seed=5)], dim=-1)).logits
+    torch.testing.assert_close(ten, ten_and_a_bit, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("backbone", ["tiny-mert", "tiny-wavlm"])
+def test_batch_padding_with_attention_mask_changes_nothing(backbone):
+    model = _model(backbone).eval()
+    rate = model.config.sampling_rate
+    long, short = _wave(8.0, rate, seed=1), _wave(3.0, rate, seed=2)
+    batch = torch.zeros(2, long.shape[-1])
+    batch[0], batch[1, : short.shape[-1]] = long[0], short[0]
+    mask = torch.zeros_like(batch, dtype=torch.long)
+    mask[0], mask[1, : short.shape[-1]] = 1, 1
+    with torch.no_grad():
+        together = model(batch, attention_mask=mask).logits
+        alone = torch.cat([model(long).logits, model(short).logits])
+    torch.testing.assert_close(together, alone, rtol=0, atol=1e-5)
+
+
+def test_inputs_shorter_than_a_chunk_work():
+    model = _model().eval()
+    with torch.no_grad():
+        logits = model(_wave(0.2)).logits
+    assert logits.shape == (1, 3) and torch.isfinite(logits).all()
+
+
+def test_save_and_load_roundtrip(tmp_path):
+    model = _model(strategy="finetune").eval()
+    model.config.preprocessing = {"separator": "htdemucs", "segment_seconds": 5.0}
+    model.save_pretrained(tmp_path)
+    files = {path.name for path in tmp_path.iterdir()}
+    assert {"model.safetensors", "config.json", "preprocessor_config.json", "configuration_singer.py",
+            "modeling_singer.py", "backbones.py", "segments.py"} <= files
+    assert not any(name.endswith(".bin") for name in files)
+    assert any(key.startswith("backbone.encoder") for key in load_file(tmp_path / "model.safetensors"))
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForAudioClassification"] == "modeling_singer.SingerClassifier"
+    assert config["model_type"] == "singer-classifier" and config["encoder_config"]["model_type"] == "hubert"
+    extractor = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert extractor["sampling_rate"] == 24000 and extractor["do_normalize"] is False
+
+    loaded = SingerClassifier.from_pretrained(tmp_path).eval()
+    assert loaded.config.preprocessing == model.config.preprocessing
+    assert loaded.config.id2label == LABELS
+    wave = _wave(7.0)
+    with torch.no_grad():
+        assert torch.equal(model(wave).logits, loaded(wave).logits)
+    assert {n for n, p in loaded.named_parameters() if p.requires_grad} == \
+        {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_config_rejects_an_unknown_strategy():
+    with pytest.raises(ValueError, match="strategy"):
+        SingerClassifierConfig(strategy="linear_probe")
