@@ -9,6 +9,8 @@ COMMANDS = {
     "demo": "run the main job end to end on the embedded demo corpus",
     "make_demo_corpus": "synthesise the demo corpus (artist20 layout)",
     "preprocess": "songs → DatasetDict of vocal segments, split by album",
+    "train": "train a singer classifier (Trainer; runs under accelerate launch)",
+    "evaluate_model": "metrics and confusion matrix of a saved model on a dataset split",
 }
 
 

@@ -141,8 +141,19 @@ class SingerClassifier(PreTrainedModel):
         return self.head(self._mean_over_frames(outputs.last_hidden_state, attention_mask, frame_dim=1))
 
     # -- whole inputs --------------------------------------------------------------------
-    def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, **kwargs) -> SequenceClassifierOutput:
+    def forward(self, input_values: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, pooled_features: torch.Tensor | None = None,
+                **kwargs) -> SequenceClassifierOutput:
+        """`logits` are log mean chunk probabilities. `pooled_features` (weighted_sum only):
+        precomputed `pooled_layer_features` of chunk-length inputs, instead of audio."""
+        if pooled_features is not None:
+            logits = self.classify_pooled(pooled_features).float().log_softmax(-1)
+        else:
+            logits = self._song_log_probs(input_values, attention_mask)
+        loss = F.nll_loss(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def _song_log_probs(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
         chunks, chunk_mask, owner = self._cut_chunks(input_values, attention_mask)
         step = max(1, self.config.chunk_batch_size)
         log_probs = torch.cat([
@@ -152,9 +163,7 @@ class SingerClassifier(PreTrainedModel):
         # log of the mean probability over each input's chunks, computed stably in log space
         counts = torch.bincount(owner, minlength=len(input_values))
         logits = torch.stack([torch.logsumexp(log_probs[owner == item], dim=0) for item in range(len(input_values))])
-        logits = logits - counts.log().unsqueeze(-1)
-        loss = F.nll_loss(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return logits - counts.log().unsqueeze(-1)
 
     def _cut_chunks(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None):
         """Chunks `[n, chunk]`, their sample masks, and which input each came from."""

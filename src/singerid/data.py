@@ -1,0 +1,89 @@
+"""Data for training and evaluation: loading a corpus, and collating segments into batches."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from datasets import Audio, DatasetDict, load_dataset, load_from_disk
+
+PREPROCESS_CONFIG = "preprocess_config.json"
+
+
+def load_corpus(name_or_path: str) -> tuple[DatasetDict, dict]:
+    """The DatasetDict and the preprocessing parameters it was made with (empty if unknown)."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        dataset = load_from_disk(str(path))
+        config = path / PREPROCESS_CONFIG
+        preprocessing = json.loads(config.read_text()) if config.is_file() else {}
+    else:
+        dataset = load_dataset(name_or_path)
+        preprocessing = _hub_preprocess_config(name_or_path)
+    if not isinstance(dataset, DatasetDict):
+        raise ValueError(f"{name_or_path}: expected a DatasetDict with train / validation / test splits")
+    for split, part in dataset.items():
+        missing = {"audio", "label", "song_id"} - set(part.column_names)
+        if missing:
+            raise ValueError(f"{name_or_path}: split {split!r} lacks the column(s) {sorted(missing)}")
+    return dataset, preprocessing
+
+
+def at_rate(dataset, sampling_rate: int):
+    """The dataset (or DatasetDict) decoding its audio at `sampling_rate`."""
+    current = next(iter(dataset.values())) if isinstance(dataset, DatasetDict) else dataset
+    if current.features["audio"].sampling_rate == sampling_rate:
+        return dataset
+    return dataset.cast_column("audio", Audio(sampling_rate=sampling_rate))
+
+
+def _hub_preprocess_config(repo_id: str) -> dict:
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return json.loads(Path(hf_hub_download(repo_id, PREPROCESS_CONFIG, repo_type="dataset")).read_text())
+    except Exception:  # an ordinary dataset without our parameters file
+        return {}
+
+
+@dataclass
+class AudioCollator:
+    """Pads segments to at least one chunk, with an attention mask over real samples.
+
+    A segment's real length comes from `start_s`/`end_s` when present (preprocessing
+    zero-pads the last segment of a song). With `random_crop`, longer segments are cut
+    to one chunk at a random place.
+    """
+
+    sampling_rate: int
+    chunk_samples: int
+    random_crop: bool = False
+
+    def __call__(self, examples: list[dict]) -> dict:
+        waves, lengths = [], []
+        for example in examples:
+            wave = np.asarray(example["audio"]["array"], dtype=np.float32)
+            length = len(wave)
+            if "start_s" in example and "end_s" in example:
+                length = min(length, max(1, round((example["end_s"] - example["start_s"]) * self.sampling_rate)))
+            if self.random_crop and length > self.chunk_samples:
+                start = int(torch.randint(0, length - self.chunk_samples + 1, ()).item())
+                wave, length = wave[start : start + self.chunk_samples], self.chunk_samples
+            waves.append(wave)
+            lengths.append(length)
+        width = max(self.chunk_samples, max(len(wave) for wave in waves))
+        batch = torch.zeros(len(waves), width)
+        mask = torch.zeros(len(waves), width, dtype=torch.long)
+        for row, (wave, length) in enumerate(zip(waves, lengths)):
+            batch[row, :length] = torch.from_numpy(wave[:length])
+            mask[row, :length] = 1
+        return {"input_values": batch, "attention_mask": mask,
+                "labels": torch.tensor([example["label"] for example in examples])}
+
+
+def feature_collator(examples: list[dict]) -> dict:
+    return {"pooled_features": torch.from_numpy(np.stack([np.asarray(e["features"], np.float32) for e in examples])),
+            "labels": torch.tensor([example["label"] for example in examples])}

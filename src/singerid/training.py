@@ -1,0 +1,235 @@
+"""Training: arguments, data, the Trainer, the cached weighted-sum path, and the outputs.
+
+    dataset (audio, label, song_id) ─▶ SingerClassifier.from_backbone ─▶ Trainer
+        weighted_sum: per-layer pooled features computed once (datasets cache) ─▶ head only
+        finetune: audio segments ─▶ the whole model
+    ─▶ best checkpoint by validation song top-1 ─▶ save_pretrained
+    ─▶ full-model evaluation on validation and test ─▶ metrics.json, confusion matrix
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import Trainer, TrainingArguments, set_seed
+
+from .data import AudioCollator, at_rate, feature_collator, load_corpus
+
+from .evaluation import (classification_metrics, evaluate_split, write_confusion_matrix, write_metrics,
+                         write_per_artist_table)
+from .modeling_singer import SingerClassifier
+
+logger = logging.getLogger(__name__)
+
+
+# -- arguments ---------------------------------------------------------------------------
+@dataclass
+class DataArguments:
+    dataset: str = field(metadata={"help": "a folder from preprocess.py, or a Hub dataset id with columns "
+                                           "audio, label (ClassLabel) and song_id"})
+    feature_cache: bool = field(default=True, metadata={
+        "help": "weighted_sum: compute each segment's pooled backbone features once and train the head on them"})
+
+
+@dataclass
+class ModelArguments:
+    backbone: str = field(default="mert-v1-330m", metadata={"help": "a preset name, Hub id or local folder"})
+    strategy: str = field(default="weighted_sum", metadata={"help": "weighted_sum or finetune"})
+    layer_norm_per_layer: bool = field(default=True, metadata={"help": "weighted_sum: LayerNorm each layer"})
+    head_hidden_size: int = 512
+    head_dropout: float = 0.1
+    freeze_feature_encoder: bool = field(default=True, metadata={"help": "finetune: keep the CNN encoder frozen"})
+    chunk_batch_size: int = field(default=8, metadata={"help": "chunks per backbone call on whole songs"})
+
+
+@dataclass
+class SingerTrainingArguments(TrainingArguments):
+    """TrainingArguments with the reference's defaults."""
+
+    output_dir: str | None = field(default="singerid_run", metadata={"help": "where the model and reports go"})
+    learning_rate: float = 1e-4
+    weight_decay: float = 1e-6
+    per_device_train_batch_size: int = 24
+    per_device_eval_batch_size: int = 24
+    max_grad_norm: float = 5.0
+    num_train_epochs: float = 10.0
+    eval_strategy: str = "epoch"
+    save_strategy: str = "epoch"
+    save_total_limit: int | None = 2
+    load_best_model_at_end: bool = True
+    metric_for_best_model: str | None = "song_top1"
+    greater_is_better: bool | None = True
+    logging_strategy: str = "epoch"
+    remove_unused_columns: bool = False
+    report_to: None | str | list[str] = field(default="auto", metadata={
+        "help": "'auto': tensorboard when it is installed, else none"})
+    adam_l2: bool = field(default=True, metadata={
+        "help": "Adam with L2 weight decay, as the reference; false: the optimizer named by --optim"})
+    mixed_precision: str = field(default="auto", metadata={
+        "help": "'auto': bf16 (else fp16) on CUDA, fp32 elsewhere; 'no': never"})
+
+    def __post_init__(self):
+        if self.report_to == "auto":
+            from transformers.integrations import is_tensorboard_available
+
+            self.report_to = "tensorboard" if is_tensorboard_available() else "none"
+        if self.mixed_precision == "auto" and not (self.bf16 or self.fp16) and torch.cuda.is_available():
+            self.bf16 = torch.cuda.is_bf16_supported()
+            self.fp16 = not self.bf16
+        self.dataloader_pin_memory = self.dataloader_pin_memory and torch.cuda.is_available()
+        super().__post_init__()
+
+
+def backbone_digest(model: SingerClassifier) -> str:
+    """A content hash of the backbone's weights and config: the cache key of its features."""
+    digest = hashlib.sha256(model.config.encoder_config.to_json_string().encode())
+    for name, tensor in model.backbone.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cache_pooled_features(model: SingerClassifier, dataset, collator: AudioCollator, batch_size: int = 16):
+    """`dataset` with a `features` column `[L+1, D]` per segment, computed once with the
+    frozen backbone and kept in datasets' cache, keyed by the data and the backbone."""
+    from datasets import Array2D
+    from datasets.fingerprint import Hasher
+
+    config = model.config
+    fingerprint = Hasher.hash([dataset._fingerprint, backbone_digest(model), config.layer_norm_per_layer,
+                               config.sampling_rate, config.chunk_seconds, "pooled-features-v1"])
+    features = dataset.features.copy()
+    del features["audio"]
+    features["features"] = Array2D((config.num_hidden_states, config.encoder_config.hidden_size), "float32")
+    device = next(model.parameters()).device
+
+    def compute(batch):
+        examples = [dict(zip(batch, values)) for values in zip(*batch.values())]
+        inputs = collator(examples)
+        if inputs["input_values"].shape[-1] > collator.chunk_samples:
+            raise ValueError("segments longer than the model's chunk cannot be cached; pass --feature_cache false")
+        with torch.inference_mode():
+            pooled = model.pooled_layer_features(inputs["input_values"].to(device), inputs["attention_mask"].to(device))
+        return {"features": pooled.float().cpu().numpy()}
+
+    model.eval()
+    return dataset.map(compute, batched=True, batch_size=batch_size, remove_columns=["audio"], features=features,
+                       new_fingerprint=fingerprint, desc="pooled backbone features (cached)")
+
+
+# -- the run -----------------------------------------------------------------------------
+class SingerTrainer(Trainer):
+    """Trainer whose evaluation batches are collated without random cropping."""
+
+    def __init__(self, *args, eval_collator=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.eval_collator = eval_collator or self.data_collator
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        train_collator, self.data_collator = self.data_collator, self.eval_collator
+        try:
+            return super().get_eval_dataloader(eval_dataset)
+        finally:
+            self.data_collator = train_collator
+
+
+def build_model(model_args: ModelArguments, names: list[str], preprocessing: dict) -> SingerClassifier:
+    chunking = {}
+    if preprocessing.get("segment_seconds"):
+        chunking = {"chunk_seconds": preprocessing["segment_seconds"],
+                    "chunk_hop_seconds": preprocessing.get("hop_seconds") or preprocessing["segment_seconds"],
+                    "min_chunk_seconds": preprocessing.get("min_segment_seconds")}
+    return SingerClassifier.from_backbone(
+        model_args.backbone, strategy=model_args.strategy, id2label=dict(enumerate(names)),
+        layer_norm_per_layer=model_args.layer_norm_per_layer, head_hidden_size=model_args.head_hidden_size,
+        head_dropout=model_args.head_dropout, freeze_feature_encoder=model_args.freeze_feature_encoder,
+        chunk_batch_size=model_args.chunk_batch_size, preprocessing=preprocessing, **chunking,
+    )
+
+
+def run_training(data_args: DataArguments, model_args: ModelArguments, args: SingerTrainingArguments) -> dict:
+    """Train, save the best model and write metrics.json and the plots. Returns the metrics."""
+    set_seed(args.seed)
+    dataset, preprocessing = load_corpus(data_args.dataset)
+    if "train" not in dataset:
+        raise ValueError(f"{data_args.dataset}: no 'train' split")
+    names = dataset["train"].features["label"].names
+    model = build_model(model_args, names, preprocessing)
+    rate = model.config.sampling_rate
+    dataset = at_rate(dataset, rate)
+    chunk = round(model.config.chunk_seconds * rate)
+    eval_collator = AudioCollator(rate, chunk)
+    has_validation = "validation" in dataset and dataset["validation"].num_rows > 0
+    if not has_validation:
+        logger.warning("no validation split: training without model selection")
+        args.eval_strategy, args.load_best_model_at_end = "no", False
+
+    train_data, eval_data = dataset["train"], dataset["validation"] if has_validation else None
+    train_collator = AudioCollator(rate, chunk, random_crop=True)
+    if model_args.strategy == "weighted_sum" and data_args.feature_cache:
+        model.to(args.device)
+        with args.main_process_first(desc="pooled features"):
+            train_data = cache_pooled_features(model, train_data, eval_collator, args.per_device_eval_batch_size)
+            if eval_data is not None:
+                eval_data = cache_pooled_features(model, eval_data, eval_collator, args.per_device_eval_batch_size)
+        train_collator = eval_collator = feature_collator
+
+    validation_songs = list(dataset["validation"]["song_id"]) if has_validation else []
+
+    def compute_metrics(prediction):
+        probabilities = torch.from_numpy(np.asarray(prediction.predictions, np.float32)).softmax(-1).numpy()
+        return classification_metrics(probabilities, np.asarray(prediction.label_ids), validation_songs)[0]
+
+    optimizer = (torch.optim.Adam, {"lr": args.learning_rate}) if args.adam_l2 else None
+    trainer = SingerTrainer(model=model, args=args, train_dataset=train_data, eval_dataset=eval_data,
+                            data_collator=train_collator, eval_collator=eval_collator,
+                            compute_metrics=compute_metrics if has_validation else None,
+                            optimizer_cls_and_kwargs=optimizer)
+    resume = args.resume_from_checkpoint
+    trainer.train(resume_from_checkpoint=True if str(resume).lower() in ("true", "last") else resume)
+    trainer.save_model(args.output_dir)
+
+    # Final numbers: the saved full model, audio in, on every evaluation split.
+    model = trainer.model
+    metrics, songs = {}, {}
+    for split in ("validation", "test"):
+        if split in dataset and dataset[split].num_rows:
+            metrics[split], songs[split] = evaluate_split(model, dataset[split], AudioCollator(rate, chunk),
+                                                          args.per_device_eval_batch_size)
+    if args.process_index == 0:
+        write_reports(args.output_dir, model, metrics, songs, names)
+    return metrics
+
+
+def write_reports(output_dir: str | Path, model: SingerClassifier, metrics: dict, songs: dict, names: list[str]) -> None:
+    output_dir = Path(output_dir)
+    write_metrics(output_dir / "metrics.json", metrics)
+    if songs:
+        split = "test" if "test" in songs else "validation"
+        write_confusion_matrix(songs[split], names, output_dir, title=f"song level, {split} split")
+        write_per_artist_table(songs[split], names, output_dir / "per_artist_accuracy.csv")
+    if model.config.strategy == "weighted_sum":
+        plot_layer_weights(model, output_dir / "layer_weights.png")
+
+
+def plot_layer_weights(model: SingerClassifier, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    weights = model.layer_weights.detach().float().softmax(-1).cpu().numpy()
+    figure, axes = plt.subplots(figsize=(max(5.0, 0.35 * len(weights) + 2), 3.5))
+    axes.bar(np.arange(len(weights)), weights, color="tab:blue")
+    axes.set_xlabel("hidden state (0 = CNN/projection output)")
+    axes.set_ylabel("softmax weight")
+    axes.set_title("weighted-sum layer weights")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
