@@ -87,3 +87,38 @@ def mert_folder(tmp_path) -> tuple[Path, object]:
     (folder / "configuration_MERT.py").write_text(MERT_REMOTE_CODE)
     (folder / "modeling_MERT.py").write_text(MERT_REMOTE_CODE)
     return folder, model
+
+
+def make_segment_dataset(folder: Path, artists: int = 3, songs: dict | None = None, seconds: float = 1.0,
+                         rate: int = 16000) -> Path:
+    """A small DatasetDict as preprocess.py writes it (with preprocess_config.json):
+    each artist sings at its own pitch; `songs` gives songs per split, 2 segments each."""
+    import json
+
+    from datasets import Audio, ClassLabel, Dataset, DatasetDict, Features, Value
+
+    songs = songs or {"train": 3, "validation": 1, "test": 1}
+    names = [f"artist_{a}" for a in range(artists)]
+    features = Features({"audio": Audio(sampling_rate=rate), "label": ClassLabel(names=names),
+                         "artist": Value("string"), "album": Value("string"), "song_id": Value("string"),
+                         "segment_index": Value("int32"), "start_s": Value("float32"), "end_s": Value("float32")})
+    rng = np.random.default_rng(0)
+    splits = {}
+    for split, count in songs.items():
+        rows = []
+        for a, name in enumerate(names):
+            for s in range(count):
+                for index in range(2):
+                    wave = tone(seconds, rate, freq=150.0 * (a + 1) * (1 + 0.02 * s))[:, 0]
+                    wave = wave + 0.05 * rng.standard_normal(len(wave)).astype(np.float32)
+                    end = seconds if index == 0 else 0.75 * seconds  # a padded last segment
+                    wave[round(end * rate):] = 0.0
+                    rows.append({"audio": {"array": wave, "sampling_rate": rate}, "label": a, "artist": name,
+                                 "album": split, "song_id": f"{name}/{split}/{s:02d}", "segment_index": index,
+                                 "start_s": index * seconds, "end_s": index * seconds + end})
+        splits[split] = Dataset.from_list(rows, features=features)
+    DatasetDict(splits).save_to_disk(str(folder))
+    (folder / "preprocess_config.json").write_text(json.dumps(
+        {"sampling_rate": rate, "separator": "none", "segment_seconds": seconds, "hop_seconds": seconds,
+         "min_segment_seconds": seconds / 2, "remove_silence": True}))
+    return folder

@@ -1,0 +1,158 @@
+"""Training: the cached weighted-sum path, outputs, resume, accelerate launch, evaluate_model."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from datasets import load_from_disk
+from safetensors.torch import load_file
+
+from conftest import make_segment_dataset
+from singerid import SingerClassifier
+from singerid.data import AudioCollator, at_rate, feature_collator
+from singerid.train import main as train_main
+from singerid.train import parse
+from singerid.training import ModelArguments, build_model, cache_pooled_features
+
+ROOT = Path(__file__).resolve().parents[1]
+METRIC_KEYS = {"segment_top1", "segment_top3", "song_top1", "song_top3", "song_macro_f1", "song_vote_top1",
+               "num_songs", "num_segments"}
+QUICK = ["--backbone", "tiny-mert", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4",
+         "--learning_rate", "3e-3", "--disable_tqdm", "true", "--report_to", "none", "--seed", "0"]
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    return make_segment_dataset(tmp_path_factory.mktemp("data") / "dataset")
+
+
+@pytest.fixture(scope="module")
+def weighted_sum_run(dataset_dir, tmp_path_factory):
+    output = tmp_path_factory.mktemp("runs") / "weighted_sum"
+    assert train_main(["--dataset", str(dataset_dir), "--strategy", "weighted_sum", "--output_dir", str(output),
+                       "--num_train_epochs", "3", *QUICK]) == 0
+    return output
+
+
+def _model_and_data(dataset_dir, split="validation"):
+    torch.manual_seed(0)
+    dataset = load_from_disk(str(dataset_dir))
+    model = build_model(ModelArguments(backbone="tiny-mert"), dataset["train"].features["label"].names,
+                        json.loads((dataset_dir / "preprocess_config.json").read_text())).eval()
+    rate = model.config.sampling_rate
+    return model, at_rate(dataset[split], rate), AudioCollator(rate, round(model.config.chunk_seconds * rate))
+
+
+def test_cached_features_give_the_full_models_logits(dataset_dir):
+    model, data, collator = _model_and_data(dataset_dir)
+    cached = cache_pooled_features(model, data, collator, batch_size=3)
+    with torch.no_grad():
+        with_cache = model(**{k: v for k, v in feature_collator(list(cached)).items() if k != "labels"}).logits
+        full = model(**{k: v for k, v in collator(list(data)).items() if k != "labels"}).logits
+    torch.testing.assert_close(with_cache, full, rtol=0, atol=1e-5)
+
+
+def test_feature_cache_is_reused_and_keyed_by_the_backbone(dataset_dir, monkeypatch):
+    model, data, collator = _model_and_data(dataset_dir)
+    first = cache_pooled_features(model, data, collator)
+    calls = []
+    original = SingerClassifier.pooled_layer_features
+    monkeypatch.setattr(SingerClassifier, "pooled_layer_features",
+                        lambda self, *args: calls.append(1) or original(self, *args))
+    again = cache_pooled_features(model, data, collator)
+    assert calls == [] and again["features"] == first["features"]
+    with torch.no_grad():
+        model.backbone.encoder.layers[0].attention.q_proj.weight.add_(0.1)
+    changed = cache_pooled_features(model, data, collator)
+    assert calls and changed["features"] != first["features"]
+
+
+def test_training_writes_the_model_metrics_and_plots(weighted_sum_run, dataset_dir):
+    files = {path.name for path in weighted_sum_run.iterdir()}
+    assert {"model.safetensors", "config.json", "preprocessor_config.json", "modeling_singer.py", "metrics.json",
+            "confusion_matrix.png", "confusion_matrix.csv", "layer_weights.png", "per_artist_accuracy.csv"} <= files
+    metrics = json.loads((weighted_sum_run / "metrics.json").read_text())
+    assert set(metrics) == {"validation", "test"}
+    for split in metrics.values():
+        assert set(split) == METRIC_KEYS
+        assert all(0.0 <= value <= 1.0 for key, value in split.items() if not key.startswith("num_"))
+    assert metrics["test"]["num_songs"] == 3 and metrics["test"]["num_segments"] == 6
+    config = json.loads((weighted_sum_run / "config.json").read_text())
+    assert config["preprocessing"]["segment_seconds"] == 1.0 and config["chunk_seconds"] == 1.0
+    assert config["id2label"] == {"0": "artist_0", "1": "artist_1", "2": "artist_2"}
+    rows = (weighted_sum_run / "confusion_matrix.csv").read_text().splitlines()
+    assert rows[0].split(",")[1:] == ["artist_0", "artist_1", "artist_2"]
+    assert all(abs(sum(map(float, row.split(",")[1:])) - 1) < 1e-3 for row in rows[1:])
+
+
+def test_the_head_trained_on_features_is_saved_inside_the_full_model(weighted_sum_run):
+    weights = load_file(weighted_sum_run / "model.safetensors")
+    assert not torch.all(weights["layer_weights"] == 0)  # it trained
+    model = SingerClassifier.from_pretrained(weighted_sum_run)
+    torch.manual_seed(0)
+    fresh = SingerClassifier.from_backbone("tiny-mert")
+    assert all(torch.equal(model.backbone.state_dict()[k], v) for k, v in fresh.backbone.state_dict().items())
+
+
+def test_evaluate_model_reproduces_the_training_test_metrics(weighted_sum_run, dataset_dir, tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate_model.py"), "--model", str(weighted_sum_run),
+                           "--dataset", str(dataset_dir), "--split", "test", "--output", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    evaluated = json.loads((tmp_path / "metrics.json").read_text())
+    trained = json.loads((weighted_sum_run / "metrics.json").read_text())
+    assert evaluated == {"test": trained["test"]}
+    assert {"confusion_matrix.png", "confusion_matrix.csv", "per_artist_accuracy.csv"} <= \
+        {path.name for path in tmp_path.iterdir()}
+    table = (tmp_path / "per_artist_accuracy.csv").read_text().splitlines()
+    assert table[0] == "artist,songs,correct,accuracy" and len(table) == 4
+
+
+def test_resuming_from_a_checkpoint_equals_an_uninterrupted_run(dataset_dir, tmp_path):
+    steps = ["--strategy", "finetune", "--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2",
+             "--eval_strategy", "steps", "--eval_steps", "2", "--save_total_limit", "5", *QUICK]
+    assert train_main(["--dataset", str(dataset_dir), "--output_dir", str(tmp_path / "whole"), *steps]) == 0
+    # A run killed after its first checkpoint left only that checkpoint behind.
+    shutil.copytree(tmp_path / "whole" / "checkpoint-2", tmp_path / "parts" / "checkpoint-2")
+    assert train_main(["--dataset", str(dataset_dir), "--output_dir", str(tmp_path / "parts"), *steps,
+                       "--resume_from_checkpoint", "last"]) == 0
+    whole = load_file(tmp_path / "whole" / "checkpoint-4" / "model.safetensors")
+    resumed = load_file(tmp_path / "parts" / "checkpoint-4" / "model.safetensors")
+    assert all(torch.equal(whole[key], resumed[key]) for key in whole)
+    state = json.loads((tmp_path / "parts" / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+
+
+def test_arguments_from_a_yaml_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("dataset: some/data\nbackbone: wavlm-large\nstrategy: finetune\noutput_dir: out\n"
+                    "num_train_epochs: 3\n")
+    data, model, training = parse([str(path)])
+    assert (data.dataset, model.backbone, model.strategy) == ("some/data", "wavlm-large", "finetune")
+    assert training.num_train_epochs == 3
+    assert (training.learning_rate, training.weight_decay, training.per_device_train_batch_size,
+            training.max_grad_norm, training.metric_for_best_model) == (1e-4, 1e-6, 24, 5.0, "song_top1")
+
+
+def test_a_few_steps_under_accelerate_launch(dataset_dir, tmp_path):
+    accelerate = Path(sys.executable).with_name("accelerate")
+    done = subprocess.run(
+        [str(accelerate), "launch", "--config_file", str(ROOT / "accelerate_config.yaml"), str(ROOT / "scripts" / "train.py"),
+         "--dataset", str(dataset_dir), "--strategy", "finetune", "--max_steps", "2", "--output_dir", str(tmp_path),
+         *QUICK],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "song_top1" in done.stdout
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["test"]) == METRIC_KEYS
+    from transformers import pipeline
+
+    classify = pipeline("audio-classification", model=str(tmp_path))
+    result = classify(np.zeros(24000, dtype=np.float32), top_k=3)
+    assert {row["label"] for row in result} == {"artist_0", "artist_1", "artist_2"}
