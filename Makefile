@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 DEMO   ?= demo_run
+BACKBONE ?= tiny-mert
 
 .PHONY: install demo test clean
 
@@ -26,7 +27,7 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 	@touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m singerid.demo --output $(DEMO)
+	$(BIN)/python -m singerid.demo --output $(DEMO) --backbone $(BACKBONE)
 
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests
