@@ -26,6 +26,7 @@ class SingerClassifierConfig(PreTrainedConfig):
             `min_chunk_seconds` is dropped, as preprocessing cuts segments.
         chunk_batch_size: at most this many chunks go through the backbone at once.
         freeze_feature_encoder: finetune only: keep the convolutional feature encoder frozen.
+        backbone_id: where the backbone's weights came from (preset name, Hub id or folder).
         preprocessing: the preprocessing parameters of the training data (see
             singerid.preprocessing.PreprocessConfig), so prediction can repeat them.
     """
@@ -44,6 +45,7 @@ class SingerClassifierConfig(PreTrainedConfig):
     min_chunk_seconds: float | None = None
     chunk_batch_size: int = 8
     freeze_feature_encoder: bool = True
+    backbone_id: str | None = None
     preprocessing: dict | None = None
 
     def __post_init__(self, **kwargs):

@@ -1,15 +1,31 @@
-"""Cards for what singerid publishes, rendered from the templates in hub_cards/."""
+"""Sharing: cards rendered from the templates in hub_cards/, and pushes to the Hub.
+
+The Hub address and token are huggingface_hub's (`HF_ENDPOINT`, `HF_TOKEN` or a saved
+login). A missing token or an unreachable Hub is a `HubError` with a one-line message.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, HfApi, ModelCard, ModelCardData
 
 # `cards` is a link to the repository's hub_cards/ folder, shipped as package data.
 CARDS_DIR = Path(__file__).with_name("cards")
+# What a training run's folder holds that belongs on the Hub (checkpoints and logs do not).
+MODEL_FILES = ["*.safetensors", "*.py", "config.json", "preprocessor_config.json", "metrics.json",
+               "training_summary.json", "confusion_matrix.png", "confusion_matrix.csv", "layer_weights.png",
+               "per_artist_accuracy.csv", "README.md"]
+DATASET_FILES = ["README.md", "preprocess_config.json", "preprocess_report.json"]
+MERT_LICENCE = "cc-by-nc-4.0"
 
 
+class HubError(RuntimeError):
+    """The Hub cannot be used: no token, a refused token, or no answer."""
+
+
+# -- dataset card ------------------------------------------------------------------------
 def write_dataset_card(output_dir: str | Path, result, config, source: str) -> Path:
     """Render hub_cards/dataset_card.md for a preprocessed DatasetDict into OUTPUT/README.md."""
     songs = list(result.songs.values())
@@ -67,3 +83,160 @@ def _size_category(rows: int) -> str:
         if rows < limit:
             return name
     return "n>1M"
+
+
+# -- model card --------------------------------------------------------------------------
+# metrics.json key → model-index (type, name, args)
+MODEL_INDEX_METRICS = {"song_top1": ("accuracy", "Song top-1 accuracy", {"k": 1}),
+                       "song_top3": ("accuracy", "Song top-3 accuracy", {"k": 3}),
+                       "song_macro_f1": ("f1", "Song macro-F1", {"average": "macro"})}
+
+
+def render_model_card(run_dir: str | Path, repo_id: str) -> ModelCard:
+    """The model card of a training run folder, from its config.json, metrics.json and
+    training_summary.json."""
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    metrics = _read_json(run_dir / "metrics.json")
+    summary = _read_json(run_dir / "training_summary.json")
+    backbone = config.get("backbone_id") or "unknown"
+    dataset = summary.get("dataset", "unknown")
+    is_random = backbone.startswith("tiny-")  # singerid's random test architectures
+    is_mert = "mert" in backbone.lower() and not is_random
+    preprocessing = config.get("preprocessing") or {}
+    eval_results = [
+        EvalResult(task_type="audio-classification", task_name="Singer identification", dataset_type=dataset,
+                   dataset_name=Path(dataset).name if Path(dataset).exists() else dataset, dataset_split=split,
+                   metric_type=kind, metric_name=name, metric_args=metric_args, metric_value=round(values[key], 4))
+        for split, values in metrics.items() for key, (kind, name, metric_args) in MODEL_INDEX_METRICS.items()
+    ]
+    card_data = ModelCardData(
+        model_name=repo_id.split("/")[-1], license=_licence(is_mert, is_random),
+        license_name="see-backbone" if _licence(is_mert, is_random) == "other" else None, library_name="transformers",
+        pipeline_tag="audio-classification", tags=["singer-identification", "music", "singerid", config["strategy"]],
+        base_model=backbone if "/" in backbone and not Path(backbone).exists() else None,
+        eval_results=eval_results or None, metrics=["accuracy", "f1"],
+    )
+    labels = [config["id2label"][str(index)] for index in range(len(config["id2label"]))]
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(CARDS_DIR / "model_card.md"),
+        model_name=repo_id.split("/")[-1],
+        repo_id=repo_id,
+        num_labels=len(labels),
+        labels=", ".join(f"`{label}`" for label in labels),
+        backbone=backbone,
+        backbone_params=f"{_backbone_parameters(run_dir):,}",
+        num_hidden_states=config["encoder_config"]["num_hidden_layers"] + 1,
+        strategy=config["strategy"],
+        strategy_text="frozen backbone, softmax-weighted sum of all layers" if config["strategy"] == "weighted_sum"
+        else "the transformer fine-tuned, last layer",
+        dataset=dataset,
+        segment_seconds=preprocessing.get("segment_seconds", config["chunk_seconds"]),
+        chunk_seconds=config["chunk_seconds"],
+        sampling_rate=config["sampling_rate"],
+        results=[{"split": split, **{key: value if key.startswith("num_") else f"{value:.3f}"
+                                     for key, value in values.items()}} for split, values in metrics.items()],
+        has_confusion_matrix=(run_dir / "confusion_matrix.png").is_file(),
+        confusion_matrix="confusion_matrix.png",
+        preprocessing=preprocessing,
+        preprocessing_text=_preprocessing_text(preprocessing),
+        hyperparameters={key: value for key, value in summary.items()
+                         if key not in ("dataset", "backbone", "strategy") and value not in (None, -1)},
+        licence_text=_licence_text(backbone, is_mert, is_random),
+    )
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _backbone_parameters(run_dir: Path) -> int:
+    """Counted from the safetensors header; no weights are loaded."""
+    from math import prod
+
+    from safetensors import safe_open
+
+    with safe_open(run_dir / "model.safetensors", framework="np") as weights:
+        return sum(prod(weights.get_slice(name).get_shape()) for name in weights.keys() if name.startswith("backbone."))
+
+
+def _licence(is_mert: bool, is_random: bool) -> str:
+    return MERT_LICENCE if is_mert else "apache-2.0" if is_random else "other"
+
+
+def _preprocessing_text(preprocessing: dict) -> str:
+    if not preprocessing:
+        return "audio as given (no preprocessing parameters were recorded)"
+    separator = preprocessing.get("separator", "none")
+    parts = [f"vocals separated with demucs `{separator}`" if separator != "none" else "the full mix (no separation)"]
+    if preprocessing.get("remove_silence"):
+        parts.append(f"silence below {preprocessing.get('silence_db')} dBFS removed")
+    parts.append(f"{preprocessing.get('segment_seconds')} s segments at {preprocessing.get('sampling_rate')} Hz")
+    return ", ".join(parts)
+
+
+def _licence_text(backbone: str, is_mert: bool, is_random: bool) -> str:
+    if is_random:
+        return (f"`{backbone}` is one of singerid's randomly initialised test architectures: no third-party "
+                "weights. Apache-2.0, like singerid's code.")
+    if is_mert:
+        return (f"The backbone weights ({backbone}) are MERT's, released under CC-BY-NC-4.0: this model is "
+                "for non-commercial use, with attribution to the MERT authors (m-a-p). singerid's code is Apache-2.0.")
+    return (f"The backbone weights come from `{backbone}`; their licence applies to this model (WavLM: see "
+            "Microsoft's model card). singerid's code is Apache-2.0.")
+
+
+# -- pushing -----------------------------------------------------------------------------
+def hub_api(token: str | None = None) -> tuple[HfApi, str]:
+    """An authenticated client and the user name, or a HubError saying what is wrong."""
+    from huggingface_hub import constants, get_token
+    from huggingface_hub.errors import HfHubHTTPError
+
+    token = token or get_token()
+    if not token:
+        raise HubError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
+    api = HfApi(token=token)
+    try:
+        user = api.whoami()["name"]
+    except HfHubHTTPError as error:
+        status = getattr(error.response, "status_code", "?")
+        raise HubError(f"the Hub at {constants.ENDPOINT} refused the token (HTTP {status})") from None
+    except Exception as error:  # connection refused, DNS, timeout: the client's own types vary
+        raise HubError(f"cannot reach the Hub at {constants.ENDPOINT}: {type(error).__name__}: "
+                       f"{str(error).splitlines()[0] if str(error) else ''}") from None
+    return api, user
+
+
+def _full_repo_id(repo_id: str, user: str) -> str:
+    return repo_id if "/" in repo_id else f"{user}/{repo_id}"
+
+
+def push_model(run_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
+    """Upload a training run (model, code, feature extractor, metrics, plots) with its card."""
+    api, user = hub_api(token)
+    repo_id = _full_repo_id(repo_id, user)
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{run_dir}: not a saved model (no config.json)")
+    render_model_card(run_dir, repo_id).save(run_dir / "README.md")
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    api.upload_folder(repo_id=repo_id, folder_path=run_dir, allow_patterns=MODEL_FILES,
+                      commit_message="Upload singer classifier")
+    return repo_id
+
+
+def push_dataset(dataset_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
+    """Upload a preprocessed DatasetDict with its audio embedded, its card and parameters."""
+    from datasets import load_from_disk
+
+    api, user = hub_api(token)
+    repo_id = _full_repo_id(repo_id, user)
+    dataset_dir = Path(dataset_dir)
+    dataset = load_from_disk(str(dataset_dir))
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    # Our card and files first: push_to_hub then adds its dataset_info to the card's metadata.
+    api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=dataset_dir, allow_patterns=DATASET_FILES,
+                      commit_message="Upload card and preprocessing parameters")
+    dataset.push_to_hub(repo_id, private=private, token=api.token, embed_external_files=True)
+    return repo_id

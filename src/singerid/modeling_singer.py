@@ -66,7 +66,7 @@ class SingerClassifier(PreTrainedModel):
         backbone, sampling_rate = load_backbone(name_or_path, **(backbone_overrides or {}))
         id2label = id2label or {0: "LABEL_0", 1: "LABEL_1"}
         config = SingerClassifierConfig(
-            encoder_config=backbone.config, strategy=strategy, sampling_rate=sampling_rate,
+            encoder_config=backbone.config, strategy=strategy, sampling_rate=sampling_rate, backbone_id=name_or_path,
             id2label={int(i): label for i, label in id2label.items()},
             label2id={label: int(i) for i, label in id2label.items()}, **overrides,
         )

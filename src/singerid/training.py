@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from .evaluation import (classification_metrics, evaluate_split, write_confusion
 from .modeling_singer import SingerClassifier
 
 logger = logging.getLogger(__name__)
+TRAINING_SUMMARY = "training_summary.json"
 
 
 # -- arguments ---------------------------------------------------------------------------
@@ -185,6 +187,10 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
         probabilities = torch.from_numpy(np.asarray(prediction.predictions, np.float32)).softmax(-1).numpy()
         return classification_metrics(probabilities, np.asarray(prediction.label_ids), validation_songs)[0]
 
+    # We push ourselves after the final evaluation, so the card carries the final numbers
+    # (Trainer's own push would upload its own card).
+    push_to = (args.hub_model_id or Path(args.output_dir).name) if args.push_to_hub else None
+    args.push_to_hub = False
     optimizer = (torch.optim.Adam, {"lr": args.learning_rate}) if args.adam_l2 else None
     trainer = SingerTrainer(model=model, args=args, train_dataset=train_data, eval_dataset=eval_data,
                             data_collator=train_collator, eval_collator=eval_collator,
@@ -202,13 +208,31 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
             metrics[split], songs[split] = evaluate_split(model, dataset[split], AudioCollator(rate, chunk),
                                                           args.per_device_eval_batch_size)
     if args.process_index == 0:
-        write_reports(args.output_dir, model, metrics, songs, names)
+        write_reports(args.output_dir, model, metrics, songs, names, training_summary(data_args, model_args, args))
+        if push_to:
+            from .hub import push_model
+
+            push_model(args.output_dir, push_to, private=bool(args.hub_private_repo), token=args.hub_token)
     return metrics
 
 
-def write_reports(output_dir: str | Path, model: SingerClassifier, metrics: dict, songs: dict, names: list[str]) -> None:
+def training_summary(data_args: DataArguments, model_args: ModelArguments, args: SingerTrainingArguments) -> dict:
+    """What the model card reports about how the model was trained."""
+    optimizer = "Adam (L2 weight decay)" if args.adam_l2 else str(args.optim)
+    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+    return {"dataset": data_args.dataset, "backbone": model_args.backbone, "strategy": model_args.strategy,
+            "optimizer": optimizer, "learning_rate": args.learning_rate, "weight_decay": args.weight_decay,
+            "batch_size": args.per_device_train_batch_size * max(1, args.world_size),
+            "epochs": args.num_train_epochs, "max_steps": args.max_steps, "max_grad_norm": args.max_grad_norm,
+            "lr_scheduler": getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type), "precision": precision, "seed": args.seed,
+            "head_dropout": model_args.head_dropout, "feature_cache": data_args.feature_cache}
+
+
+def write_reports(output_dir: str | Path, model: SingerClassifier, metrics: dict, songs: dict, names: list[str],
+                  summary: dict) -> None:
     output_dir = Path(output_dir)
     write_metrics(output_dir / "metrics.json", metrics)
+    (output_dir / TRAINING_SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     if songs:
         split = "test" if "test" in songs else "validation"
         write_confusion_matrix(songs[split], names, output_dir, title=f"song level, {split} split")
