@@ -11,6 +11,7 @@ from .backbones import PRESETS, UnsupportedBackbone
 from .configuration_singer import SingerClassifierConfig
 from .modeling_singer import SingerClassifier
 from .pipelines import register as _register_pipeline
+from .prediction import predict_songs
 
 __version__ = "0.1.0"
 
@@ -22,4 +23,4 @@ SingerClassifierConfig.register_for_auto_class()
 SingerClassifier.register_for_auto_class("AutoModelForAudioClassification")
 _register_pipeline()
 
-__all__ = ["PRESETS", "SingerClassifier", "SingerClassifierConfig", "UnsupportedBackbone"]
+__all__ = ["PRESETS", "SingerClassifier", "SingerClassifierConfig", "UnsupportedBackbone", "predict_songs"]

@@ -11,6 +11,7 @@ COMMANDS = {
     "preprocess": "songs → DatasetDict of vocal segments, split by album",
     "train": "train a singer classifier (Trainer; runs under accelerate launch)",
     "evaluate_model": "metrics and confusion matrix of a saved model on a dataset split",
+    "predict": "top-k singers of songs, with the model's own preprocessing (CSV / JSON)",
     "push_to_hub": "share a trained model and its dataset on the Hub, with cards",
 }
 

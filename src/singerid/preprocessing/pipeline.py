@@ -81,16 +81,21 @@ class SongPreprocessor:
         return self.separator is not None and self._cache_path(path).is_file()
 
     # -- stage 3: silence ----------------------------------------------------------------
-    def remove_silence(self, vocals: np.ndarray) -> np.ndarray:
-        """The audible parts; the loudest segment-long window if nothing is audible."""
+    def audible(self, vocals: np.ndarray) -> np.ndarray:
+        """The audible parts (all of it when silence removal is off); may be empty."""
         if not self.config.remove_silence:
             return vocals
         with self._timed("silence"):
             rate = self.config.sampling_rate
             spans = audible_intervals(vocals, rate, self.config.silence_db, self.config.min_silence_seconds)
-            cleaned = keep_intervals(vocals, rate, spans)
-            if len(cleaned) == 0:  # an all-silent song still gets a segment
-                cleaned = loudest_window(vocals, round(self.config.segment_seconds * rate))
+            return keep_intervals(vocals, rate, spans)
+
+    def remove_silence(self, vocals: np.ndarray) -> np.ndarray:
+        """The audible parts; the loudest segment-long window if nothing is audible,
+        so an all-silent song still gets a segment."""
+        cleaned = self.audible(vocals)
+        if len(cleaned) == 0:
+            cleaned = loudest_window(vocals, round(self.config.segment_seconds * self.config.sampling_rate))
         return cleaned
 
     # -- stage 4: segments ---------------------------------------------------------------
