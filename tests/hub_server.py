@@ -52,6 +52,11 @@ class HubError(Exception):
         self.extra = extra or {}  # more JSON fields for the error body
 
 
+def wants_lfs(path: str, size: int, sample: bytes) -> bool:
+    """The server's choice between LFS and a regular git blob, from the name, size and first 512 bytes."""
+    return path.lower().endswith(LFS_EXTENSIONS) or size > LFS_MIN_SIZE or b"\0" in sample
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -563,7 +568,7 @@ class HubHandler(BaseHTTPRequestHandler):
         for file in self.json_body(body).get("files", []):
             path, size = file["path"], int(file.get("size", 0))
             sample = base64.b64decode(file.get("sample", ""))
-            lfs = path.lower().endswith(LFS_EXTENSIONS) or size > LFS_MIN_SIZE or b"\0" in sample
+            lfs = wants_lfs(path, size, sample)
             existing = current.get(path)
             # The client skips files whose oid it can reproduce: sha256 for LFS, git blob oid otherwise.
             oid = (existing.sha256 if lfs else existing.blob_id) if existing and existing.lfs == lfs else None
@@ -736,10 +741,34 @@ class HubServer:
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
-    def file_at(self, repo_type: str, repo_id: str, path: str, revision: str = "main") -> bytes:
-        """A file's content as stored, straight from the server's state (for assertions)."""
+    # ---- direct access to the state, for seeding repos and asserting without a client ----------------------
+
+    def create_repo(self, repo_id: str, repo_type: str = "model", private: bool = False) -> None:
         with self.state.lock:
-            entry = self.state.repos[(repo_type, repo_id)].resolve(revision).files[path]
+            self.state.create_repo(repo_type, repo_id, private, f"{self.url}/{URL_PREFIX[repo_type]}{repo_id}")
+
+    def upload(self, repo_id: str, files: dict[str, bytes], repo_type: str = "model", message: str = "Upload",
+               branch: str = "main") -> str:
+        """Commit `files` (path -> content) and return the commit sha; binary or large files go to LFS."""
+        with self.state.lock:
+            repo = self.state.repo(repo_type, repo_id, True)
+            operations = []
+            for path, data in files.items():
+                if wants_lfs(path, len(data), data[:512]):
+                    entry = self.state.lfs_entry(path, self.state.blobs.put(data), len(data), "")
+                else:
+                    entry = self.state.regular_entry(path, data, "")
+                operations.append(("add", entry))
+            return self.state.commit(repo, branch, message, "", operations).sha
+
+    def repo(self, repo_id: str, repo_type: str = "model") -> Repo:
+        """The stored repo: `.private`, `.branches`, `.commits[sha].files[path]` (a FileEntry with `.lfs`...)."""
+        return self.state.repo(repo_type, repo_id, True)
+
+    def file_at(self, repo_id: str, path: str, repo_type: str = "model", revision: str = "main") -> bytes:
+        """A file's content as stored at a revision."""
+        with self.state.lock:
+            entry = self.state.repo(repo_type, repo_id, True).resolve(revision).files[path]
             return self.state.blobs.read(entry.sha256)
 
 
