@@ -73,7 +73,10 @@ def download(url: str, dest_path: str | Path, expected_size: int | None = None, 
     dest_path = Path(dest_path)
     dest_path.parent.mkdir(parents=True, exist_ok=True)
     part = partial_path(dest_path)
-    plain_url, auth, shown = _split_credentials(url)
+    try:
+        url, auth = _split_credentials(url)
+    except ValueError as error:  # e.g. a port that is not a number; keep any password out
+        raise DownloadError(f"cannot download {re.sub(r'//[^/@]*@', '//', url)}: {error}") from None
 
     offset = part.stat().st_size if part.exists() else 0
     if expected_size is not None and offset > expected_size:
@@ -81,23 +84,23 @@ def download(url: str, dest_path: str | Path, expected_size: int | None = None, 
         offset = 0
 
     try:
-        response = _open(plain_url, auth, offset, shown)
+        response = _open(url, auth, offset)
     except _RangeRefused as refused:
         if refused.total in (None, offset):
             response = None  # the .part already holds the whole file
         else:
             part.unlink()  # the .part is not a prefix of this file
             offset = 0
-            response = _open(plain_url, auth, offset, shown)
+            response = _open(url, auth, offset)
     if response is not None:
         with response:
-            offset, total = _resume_point(response, offset, shown)
-            _stream(response, part, offset, total, progress, shown)
+            offset, total = _resume_point(response, offset, url)
+            _stream(response, part, offset, total, progress, url)
 
     size = part.stat().st_size
     if expected_size is not None and size != expected_size:
         part.unlink()  # a complete but wrong file would otherwise be "resumed" forever
-        raise DownloadError(f"{shown}: downloaded {size} bytes, expected {expected_size}; removed the file")
+        raise DownloadError(f"{url}: downloaded {size} bytes, expected {expected_size}; removed the file")
     part.replace(dest_path)
     return dest_path
 
@@ -110,11 +113,11 @@ class _RangeRefused(Exception):
         self.total = total
 
 
-def _split_credentials(url: str) -> tuple[str, str | None, str]:
-    """(url without user:password, Basic auth header or None, url safe to print)."""
+def _split_credentials(url: str) -> tuple[str, str | None]:
+    """(url without user:password, so it is safe to print; Basic auth header or None)."""
     parts = urllib.parse.urlsplit(url)
     if parts.username is None:
-        return url, None, url
+        return url, None
     host = parts.hostname or ""
     host = f"[{host}]" if ":" in host else host  # IPv6 literal
     netloc = f"{host}:{parts.port}" if parts.port else host
@@ -122,10 +125,10 @@ def _split_credentials(url: str) -> tuple[str, str | None, str]:
     user = urllib.parse.unquote(parts.username)
     password = urllib.parse.unquote(parts.password or "")
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    return plain, f"Basic {token}", plain
+    return plain, f"Basic {token}"
 
 
-def _open(url: str, auth: str | None, offset: int, shown: str):
+def _open(url: str, auth: str | None, offset: int):
     """The HTTP response for bytes from ``offset`` on; _RangeRefused on a 416, DownloadError otherwise."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     if offset:
@@ -138,11 +141,11 @@ def _open(url: str, auth: str | None, offset: int, shown: str):
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:
             raise _RangeRefused(_total_from_content_range(error.headers.get("Content-Range", ""))) from None
-        raise DownloadError(f"cannot download {shown}: HTTP {error.code} {error.reason}") from None
+        raise DownloadError(f"cannot download {url}: HTTP {error.code} {error.reason}") from None
     except urllib.error.URLError as error:
-        raise DownloadError(f"cannot download {shown}: {error.reason}") from None
+        raise DownloadError(f"cannot download {url}: {error.reason}") from None
     except (OSError, http.client.HTTPException, ValueError) as error:
-        raise DownloadError(f"cannot download {shown}: {error}") from None
+        raise DownloadError(f"cannot download {url}: {error}") from None
 
 
 def _total_from_content_range(value: str) -> int | None:
@@ -151,7 +154,7 @@ def _total_from_content_range(value: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _resume_point(response, offset: int, shown: str) -> tuple[int, int | None]:
+def _resume_point(response, offset: int, url: str) -> tuple[int, int | None]:
     """(where the body starts in the file, the file's total size or None)."""
     length = response.headers.get("Content-Length")
     length = int(length) if length and length.isdigit() else None
@@ -159,13 +162,13 @@ def _resume_point(response, offset: int, shown: str) -> tuple[int, int | None]:
         content_range = response.headers.get("Content-Range", "")
         match = re.match(r"bytes (\d+)-\d+/", content_range)
         if not match or int(match.group(1)) != offset:
-            raise DownloadError(f"{shown}: asked for bytes from {offset}, got {content_range!r}")
+            raise DownloadError(f"{url}: asked for bytes from {offset}, got {content_range!r}")
         return offset, _total_from_content_range(content_range)
     # 200: the server ignored the Range request and sends everything, so start clean.
     return 0, length
 
 
-def _stream(response, part: Path, offset: int, total: int | None, progress: bool, shown: str) -> None:
+def _stream(response, part: Path, offset: int, total: int | None, progress: bool, url: str) -> None:
     """Append the body to ``part`` (truncating it first when ``offset`` is 0)."""
     written = offset
     bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
@@ -177,11 +180,11 @@ def _stream(response, part: Path, offset: int, total: int | None, progress: bool
                 written += len(chunk)
                 bar.update(len(chunk))
     except (OSError, http.client.HTTPException) as error:
-        raise DownloadError(f"{shown}: connection lost after {written} bytes ({error}); "
+        raise DownloadError(f"{url}: connection lost after {written} bytes ({error}); "
                             "run again to resume") from None
     # urllib returns b"" when the peer closes early, so compare with the announced size.
     if total is not None and written != total:
-        raise DownloadError(f"{shown}: connection closed after {written} of {total} bytes; "
+        raise DownloadError(f"{url}: connection closed after {written} of {total} bytes; "
                             "run again to resume")
 
 
@@ -225,7 +228,7 @@ def _list_archive(path: Path) -> tuple[int, int, int]:
             # The tar end marker comes before the gzip trailer: drain to check its CRC and length.
             while stream.read(CHUNK_BYTES):
                 pass
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise ArchiveError(f"{path}: damaged or incomplete archive ({error or type(error).__name__})") from None
     if members == 0:
         raise ArchiveError(f"{path}: the archive is empty")

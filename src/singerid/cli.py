@@ -12,6 +12,8 @@ COMMANDS = {
     "train": "train a singer classifier (Trainer; runs under accelerate launch)",
     "evaluate_model": "metrics and confusion matrix of a saved model on a dataset split",
     "predict": "top-k singers of songs, with the model's own preprocessing (CSV / JSON)",
+    "download_artist20": "download, check and safely unpack the artist20 corpus (needs internet)",
+    "reproduce_table": "the reference table's configurations on artist20 → table.md",
     "push_to_hub": "share a trained model and its dataset on the Hub, with cards",
 }
 
