@@ -21,6 +21,7 @@ import json
 import os
 import re
 import threading
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -70,10 +71,10 @@ def lfs_pointer(sha256: str, size: int) -> bytes:
     return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
 
 
-def parse_card_data(readme: bytes) -> dict | None:
-    """The YAML header of a README.md, if there is one (and PyYAML is importable)."""
-    text = readme.decode("utf-8", errors="replace")
-    match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", text, re.DOTALL)
+def card_metadata(readme: str) -> dict | None:
+    """The YAML header of a README.md, parsed; None without one, or without PyYAML (not in the standard library,
+    but a dependency of huggingface_hub). Raises ValueError for YAML that does not parse."""
+    match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", readme, re.DOTALL)
     if match is None:
         return None
     try:
@@ -82,8 +83,8 @@ def parse_card_data(readme: bytes) -> dict | None:
         return None
     try:
         data = yaml.safe_load(match.group(1))
-    except yaml.YAMLError:
-        return None
+    except yaml.YAMLError as error:
+        raise ValueError(f"Invalid YAML in README.md: {error}") from error
     return data if isinstance(data, dict) else None
 
 
@@ -184,8 +185,8 @@ class HubState:
     def repo(self, repo_type: str, repo_id: str, authorized: bool) -> Repo:
         repo = self.repos.get((repo_type, repo_id))
         if repo is None or (repo.private and not authorized):
-            # Private repos are indistinguishable from missing ones without a token, as on the Hub.
-            raise HubError(401 if repo else 404, "Repository not found", "RepoNotFound")
+            # As on the Hub: 401 for anyone without a token, so that private and missing repos look the same.
+            raise HubError(404 if authorized else 401, "Repository not found", "RepoNotFound")
         return repo
 
     def create_repo(self, repo_type: str, repo_id: str, private: bool, url: str = "") -> Repo:
@@ -310,9 +311,11 @@ class HubHandler(BaseHTTPRequestHandler):
             headers = dict(error.headers)
             if error.code:
                 headers["X-Error-Code"] = error.code
-            headers["X-Error-Message"] = error.message
+            # Header values must be one latin-1 line; the JSON body carries the full message.
+            headers["X-Error-Message"] = error.message.splitlines()[0][:300].encode("ascii", "replace").decode()
             self.send_json({**error.extra, "error": error.message}, error.status, headers)
-        except Exception as error:  # a server bug: say so to the client rather than hanging it
+        except Exception as error:  # a server bug: tell the client, and keep the traceback for the test to show
+            self.hub.errors.append(traceback.format_exc())
             self.send_json({"error": f"{type(error).__name__}: {error}"}, 500)
 
     def read_body(self) -> bytes:
@@ -330,10 +333,10 @@ class HubHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def send(self, status: int, body: bytes = b"", content_type: str = "application/json",
-             headers: dict | None = None) -> None:
+             headers: dict | None = None, length: int | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body) if length is None else length))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -454,17 +457,10 @@ class HubHandler(BaseHTTPRequestHandler):
         self.send_json({})
 
     def validate_yaml(self, body: bytes) -> None:
-        content = self.json_body(body).get("content", "")
-        match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", content, re.DOTALL)
-        if match is not None:
-            try:
-                import yaml
-
-                yaml.safe_load(match.group(1))
-            except ImportError:
-                pass
-            except yaml.YAMLError as error:
-                raise HubError(400, f"Invalid YAML in README.md: {error}")
+        try:
+            card_metadata(self.json_body(body).get("content", ""))
+        except ValueError as error:  # the client reads the messages from "errors"
+            raise HubError(400, str(error), extra={"errors": [{"message": str(error)}]})
         self.send_json({"errors": [], "warnings": []})
 
     def repo_info(self, repo: Repo, revision: str) -> None:
@@ -486,7 +482,10 @@ class HubHandler(BaseHTTPRequestHandler):
             "usedStorage": sum(e.size for e in commit.files.values()),
         }
         if "README.md" in commit.files:
-            card_data = parse_card_data(self.state.blobs.read(commit.files["README.md"].sha256))
+            try:
+                card_data = card_metadata(self.state.blobs.read(commit.files["README.md"].sha256).decode())
+            except (ValueError, UnicodeDecodeError):
+                card_data = None
             if card_data is not None:
                 info["cardData"] = card_data
                 info["tags"] = [t for t in card_data.get("tags") or [] if isinstance(t, str)]
@@ -573,7 +572,7 @@ class HubHandler(BaseHTTPRequestHandler):
             # The client skips files whose oid it can reproduce: sha256 for LFS, git blob oid otherwise.
             oid = (existing.sha256 if lfs else existing.blob_id) if existing and existing.lfs == lfs else None
             out.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
-        self.send_json({"files": out, "commitOid": repo.resolve("main").sha})
+        self.send_json({"files": out})
 
     def lfs_batch(self, repo_type: str, repo_id: str, body: bytes) -> None:
         self.require_token()
@@ -624,15 +623,9 @@ class HubHandler(BaseHTTPRequestHandler):
         if branch not in repo.branches:
             raise HubError(404 if not COMMIT_SHA.fullmatch(branch) else 400,
                            f"Can only commit to a branch, not {revision!r}", "RevisionNotFound")
-        if self.flag("create_pr"):
-            repo.pull_requests += 1
-            pr_number = repo.pull_requests
-            pr_branch = f"refs/pr/{pr_number}"
-            repo.branches[pr_branch] = repo.branches[branch]
-            branch = pr_branch
         parent = header.get("parentCommit")
         head = repo.branches[branch]
-        if parent and not head.startswith(parent):
+        if parent and not head.startswith(parent):  # datasets' push_to_hub retries on this 412
             raise HubError(412, f"Parent commit {parent} is not the head of {branch} ({head})")
         operations = []
         for line in lines[1:]:
@@ -649,12 +642,22 @@ class HubHandler(BaseHTTPRequestHandler):
                 operations.append(("delete_folder", value["path"]))
             else:
                 raise HubError(400, f"Unknown commit operation {key!r}")
-        commit = self.state.commit(repo, branch, header.get("summary") or "Commit", header.get("description", ""),
-                                   operations)
+        new_pr = self.flag("create_pr")
+        if new_pr:  # the commit goes to a new refs/pr/N branch, made from the target's head
+            branch = f"refs/pr/{repo.pull_requests + 1}"
+            repo.branches[branch] = head
+        try:
+            commit = self.state.commit(repo, branch, header.get("summary") or "Commit",
+                                       header.get("description", ""), operations)
+        except HubError:
+            if new_pr:
+                del repo.branches[branch]  # no pull request for a commit that failed
+            raise
+        repo.pull_requests += new_pr
         url = self.repo_url(repo)
         self.send_json({
             "success": True, "commitOid": commit.sha, "commitUrl": f"{url}/commit/{commit.sha}", "hookOutput": "",
-            "pullRequestUrl": f"{url}/discussions/{pr_number}" if branch.startswith("refs/pr/") else None,
+            "pullRequestUrl": f"{url}/discussions/{branch[8:]}" if branch.startswith("refs/pr/") else None,
         })
 
     # ---- downloads ------------------------------------------------------------------------------------------
@@ -670,31 +673,35 @@ class HubHandler(BaseHTTPRequestHandler):
                    "Content-Disposition": f'inline; filename="{path.rsplit("/", 1)[-1]}"'}
         if entry.lfs:  # the client prefers these over ETag/Content-Length (which on the Hub describe a redirect)
             headers.update({"X-Linked-Etag": f'"{entry.sha256}"', "X-Linked-Size": str(entry.size)})
-        data = self.state.blobs.read(entry.sha256) if self.command == "GET" else None
-        status, start, end = 200, 0, entry.size - 1
-        range_header = self.headers.get("Range")
-        if range_header and self.command == "GET":
-            match = re.fullmatch(r"bytes=(\d*)-(\d*)", range_header.strip())
-            if match is None or match.groups() == ("", ""):
-                raise HubError(416, f"Unsupported range {range_header}", headers={"Content-Range": f"bytes */{entry.size}"})
-            first, last = match.groups()
-            if first == "":  # suffix range: the last N bytes
-                start, end = max(entry.size - int(last), 0), entry.size - 1
-            else:
-                start, end = int(first), min(int(last) if last else entry.size - 1, entry.size - 1)
-            if start >= entry.size or start > end:
-                raise HubError(416, "Range not satisfiable", headers={"Content-Range": f"bytes */{entry.size}"})
-            status = 206
+        if self.command == "HEAD":  # the metadata call of hf_hub_download: headers only, with the real length
+            return self.send(200, b"", "application/octet-stream", headers, length=entry.size)
+        data, status = self.state.blobs.read(entry.sha256), 200
+        if self.headers.get("Range"):  # HfFileSystem reads blocks; http_get resumes
+            start, end = byte_range(self.headers["Range"], entry.size)
+            data, status = data[start : end + 1], 206
             headers["Content-Range"] = f"bytes {start}-{end}/{entry.size}"
-        if self.command == "HEAD":
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(entry.size))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            return
-        self.send(status, data[start : end + 1], "application/octet-stream", headers)
+        self.send(status, data, "application/octet-stream", headers)
+
+
+def byte_range(header: str, size: int) -> tuple[int, int]:
+    """First and last byte (inclusive) of a single-range "bytes=a-b", "bytes=a-" or "bytes=-n" header."""
+    match = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
+    unsatisfiable = HubError(416, f"Range not satisfiable: {header}", headers={"Content-Range": f"bytes */{size}"})
+    if match is None or match.groups() == ("", ""):
+        raise unsatisfiable
+    first, last = match.groups()
+    if first == "":  # suffix range: the last n bytes
+        start, end = max(size - int(last), 0), size - 1
+    else:
+        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+    if start >= size or start > end:
+        raise unsatisfiable
+    return start, end
+
+
+class _ThreadingServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64  # snapshot_download and HfFileSystem open several connections at once
 
 
 class HubServer:
@@ -704,6 +711,7 @@ class HubServer:
         self.state = HubState(Path(storage_dir), token, user)
         self.token, self.user = token, user
         self.requests: list[tuple[str, str]] = []  # (method, unquoted path), so tests can check what was asked
+        self.errors: list[str] = []  # tracebacks of requests the server failed on (answered with a 500)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -719,8 +727,7 @@ class HubServer:
         return self._httpd.server_address[:2]
 
     def start(self) -> "HubServer":
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), HubHandler)  # loopback only, ephemeral port
-        httpd.daemon_threads = True
+        httpd = _ThreadingServer(("127.0.0.1", 0), HubHandler)  # loopback only, ephemeral port
         httpd.hub = self  # type: ignore[attr-defined]
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},

@@ -35,6 +35,7 @@ def run_client(hub: HubServer, hf_home, code: str, drop_token: bool = False, **e
     env.update({k: str(v) for k, v in extra_env.items()})
     proc = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)], env=env,
                           capture_output=True, text=True, timeout=180)
+    assert not hub.errors, f"the server failed on a request:\n{hub.errors[-1]}"
     assert proc.returncode == 0, f"client failed:\n{proc.stdout}\n{proc.stderr}"
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT)]
     assert lines, f"client emitted nothing:\n{proc.stdout}\n{proc.stderr}"
@@ -144,14 +145,20 @@ def test_upload_folder_then_download(hub_server, tmp_path):
 
     read = run_client(hub_server, tmp_path / "hf_home_reader", f"""
         import hashlib, os
-        from huggingface_hub import hf_hub_download, snapshot_download, ModelCard
+        from huggingface_hub import HfApi, HfFileSystem, ModelCard, hf_hub_download, snapshot_download
         def read(path):
             with open(path, "rb") as f:
                 return f.read()
         weights = read(hf_hub_download({repo!r}, "weights.bin"))
         snapshot = snapshot_download({repo!r})
         card = ModelCard.load({repo!r})
+        with HfFileSystem().open({repo!r} + "/weights.bin", "rb", block_size=4096) as f:  # ranged GETs
+            f.seek(1_000_000)
+            block = f.read(16)
+        paths_info = HfApi().get_paths_info({repo!r}, ["sub", "weights.bin", "missing"], revision={first!r})
         emit({{
+            "block": block.hex(),
+            "paths_info": [[type(p).__name__, p.path, getattr(p, "lfs", None) is not None] for p in paths_info],
             "weights": hashlib.sha256(weights).hexdigest(),
             "config_main": read(hf_hub_download({repo!r}, "config.json")).decode(),
             "config_old": read(hf_hub_download({repo!r}, "config.json", revision={first!r})).decode(),
@@ -171,6 +178,8 @@ def test_upload_folder_then_download(hub_server, tmp_path):
     assert read["snapshot_commit"] == second
     assert read["snapshot_weights"] == sha256(files["weights.bin"])
     assert read["card"] == ["mit", ["audio"], "# Tiny model\nSings along.\n"]
+    assert read["block"] == files["weights.bin"][1_000_000:1_000_016].hex()
+    assert read["paths_info"] == [["RepoFolder", "sub", False], ["RepoFile", "weights.bin", True]]
 
 
 def test_writes_need_a_token(hub_server, tmp_path):
@@ -302,7 +311,7 @@ def test_audio_dataset_dict_push_to_hub_then_load_dataset(hub_server, tmp_path):
         raw = loaded.cast_column("audio", datasets.Audio(decode=False))
         emit({
             "splits": sorted(loaded),
-            "singers": {split: loaded[split]["singer"] for split in loaded},
+            "singers": {split: list(loaded[split]["singer"]) for split in loaded},
             "names": loaded["train"].features["singer"].names,
             "audio": {split: [hashlib.sha256(a["bytes"]).hexdigest() for a in raw[split]["audio"]] for split in raw},
             "decoded": [decoded.sample_rate, list(decoded.data.shape)],
