@@ -222,6 +222,7 @@ def push_model(run_dir: str | Path, repo_id: str, private: bool = False, token: 
     render_model_card(run_dir, repo_id).save(run_dir / "README.md")
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     api.upload_folder(repo_id=repo_id, folder_path=run_dir, allow_patterns=MODEL_FILES,
+                      ignore_patterns=["*/**"],  # only the run folder's top level: no checkpoints or logs
                       commit_message="Upload singer classifier")
     return repo_id
 
