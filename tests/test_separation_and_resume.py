@@ -20,6 +20,22 @@ def test_local_repo_model_separates_a_vocal_stem(demucs_repo):
     np.testing.assert_array_equal(vocals, separator.vocals(mix))  # no random shifts
 
 
+def test_a_batch_of_songs_gives_the_stems_of_one_at_a_time(demucs_repo):
+    separator = VocalSeparator("tiny_htdemucs", repo=demucs_repo, device="cpu")
+    rng = np.random.default_rng(1)
+    mixes = [rng.standard_normal((2, 44100 * seconds)).astype(np.float32) * scale
+             for seconds, scale in ((5, 0.1), (2, 0.3), (9, 0.05))]
+    together = separator.vocals_batch(mixes)
+    stride = round(0.75 * 4 * 44100)  # the tiny model's 4 s windows, overlapping by 25%
+    for mix, stem in zip(mixes, together):
+        alone = separator.vocals(mix)
+        assert stem.shape == mix.shape
+        last_window = (mix.shape[-1] - 1) // stride * stride
+        # identical up to the last window, whose context demucs takes from the padded batch
+        np.testing.assert_allclose(stem[:, :last_window], alone[:, :last_window], atol=1e-6)
+        assert np.isfinite(stem).all()
+
+
 def test_unavailable_model_names_the_way_out(demucs_repo):
     with pytest.raises(SeparatorUnavailable, match="--separator none"):
         VocalSeparator("htdemucs_missing", repo=demucs_repo)
@@ -58,29 +74,32 @@ def _dataset_rows(path):
     return rows
 
 
-def test_rerun_after_a_kill_reuses_the_cache_and_equals_an_uninterrupted_run(tmp_path, demucs_repo, monkeypatch):
+@pytest.mark.parametrize("batch", [1, 2])
+def test_rerun_after_a_kill_reuses_the_cache_and_equals_an_uninterrupted_run(tmp_path, demucs_repo, monkeypatch,
+                                                                            batch):
     corpus = make_album_corpus(tmp_path / "corpus", artists=2, albums=3, seconds=3.0)
     config = PreprocessConfig(sampling_rate=16000, separator="tiny_htdemucs", demucs_repo=str(demucs_repo))
-    preprocess_corpus(corpus, tmp_path / "uninterrupted", config, cache_dir=tmp_path / "cache_a", device="cpu")
+    run = {"config": config, "device": "cpu", "separation_batch": batch}
+    preprocess_corpus(corpus, tmp_path / "uninterrupted", cache_dir=tmp_path / "cache_a", **run)
 
     calls = []
-    real_vocals = VocalSeparator.vocals
+    real_batch = VocalSeparator.vocals_batch
 
-    def dying_vocals(self, mix):
-        calls.append(1)
-        if len(calls) == 3:
-            raise _Killed  # the run dies while separating the third song
-        return real_vocals(self, mix)
+    def dying_batch(self, mixes):
+        calls.extend(mixes)
+        if len(calls) > 2:
+            raise _Killed  # the run dies after two songs were separated
+        return real_batch(self, mixes)
 
-    monkeypatch.setattr(VocalSeparator, "vocals", dying_vocals)
+    monkeypatch.setattr(VocalSeparator, "vocals_batch", dying_batch)
     with pytest.raises(_Killed):
-        preprocess_corpus(corpus, tmp_path / "resumed", config, cache_dir=tmp_path / "cache_b", device="cpu")
+        preprocess_corpus(corpus, tmp_path / "resumed", cache_dir=tmp_path / "cache_b", **run)
     assert len(list((tmp_path / "cache_b").rglob("*.flac"))) == 2
     assert not list((tmp_path / "cache_b").rglob("*.partial*"))
 
     calls.clear()
-    monkeypatch.setattr(VocalSeparator, "vocals", lambda self, mix: calls.append(1) or real_vocals(self, mix))
-    preprocess_corpus(corpus, tmp_path / "resumed", config, cache_dir=tmp_path / "cache_b", device="cpu")
+    monkeypatch.setattr(VocalSeparator, "vocals_batch", lambda self, mixes: calls.extend(mixes) or real_batch(self, mixes))
+    preprocess_corpus(corpus, tmp_path / "resumed", cache_dir=tmp_path / "cache_b", **run)
     assert len(calls) == 6 - 2  # only the songs the killed run had not finished
     assert _dataset_rows(tmp_path / "resumed") == _dataset_rows(tmp_path / "uninterrupted")
 

@@ -1,4 +1,8 @@
-"""`singerid preprocess`: a folder of songs → a DatasetDict of vocal segments split by album."""
+"""`singerid preprocess`: a folder of songs → a DatasetDict of vocal segments split by album.
+
+`accelerate launch --num_processes N -m singerid.preprocess ...` shares separation out
+over N processes (GPUs); the dataset is assembled once.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="shortest tail kept, padded to a full segment (default: half a segment)")
     parser.add_argument("--cache-dir", help="per-song separation cache (default $SINGERID_CACHE or ~/.cache/singerid)")
     parser.add_argument("--device", help="device for separation (default: cuda when available)")
+    parser.add_argument("--separation-batch", type=int, default=1,
+                        help="songs separated together (padded to the longest); more uses the GPU better")
     return parser
 
 
@@ -54,10 +60,13 @@ def main(argv: list[str] | None = None) -> int:
             hop_seconds=args.hop_seconds, min_segment_seconds=args.min_segment_seconds,
         )
         result = preprocess_corpus(args.input, args.output, config, split_lists=args.split_lists,
-                                   cache_dir=args.cache_dir, device=args.device)
+                                   cache_dir=args.cache_dir, device=args.device,
+                                   separation_batch=args.separation_batch)
     except (ValueError, FileNotFoundError, SeparatorUnavailable, NothingProcessed) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if result is None:  # a helper process under accelerate launch: the main process reports
+        return 0
     counts = ", ".join(f"{split} {ds.num_rows}" for split, ds in result.dataset.items())
     skipped = len(result.songs) - result.num_ok
     print(f"{result.num_ok} songs → segments: {counts}; {skipped} skipped; saved to {args.output}")

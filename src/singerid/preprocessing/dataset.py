@@ -78,8 +78,17 @@ def preprocess_corpus(
     split_lists: str | Path | None = None,
     cache_dir: str | Path | None = None,
     device: str | None = None,
-) -> PreprocessResult:
-    """Build and save the DatasetDict, its report, its parameters and its card."""
+    separation_batch: int = 1,
+) -> PreprocessResult | None:
+    """Build and save the DatasetDict, its report, its parameters and its card.
+
+    Under `accelerate launch` with N processes, each process separates its share of the
+    songs (on its own GPU), and the main process then assembles the dataset from the
+    shared cache; the other processes return None.
+    """
+    from accelerate import PartialState
+
+    state = PartialState()
     songs = find_songs(input_dir)
     if not songs:
         raise NothingProcessed(f"{input_dir}: no audio files found in <artist>/<album>/<track> folders")
@@ -87,11 +96,16 @@ def preprocess_corpus(
     songs = [song for song in songs if song.song_id in assignment]
     reports = {song.song_id: SongReport(str(song.path), assignment[song.song_id]) for song in songs}
     artists = sorted({song.artist for song in songs})
-    preprocessor = SongPreprocessor(config, cache_dir=cache_dir, device=device)
+    preprocessor = SongPreprocessor(config, cache_dir=cache_dir,
+                                    device=device or (str(state.device) if state.num_processes > 1 else None))
     started = time.perf_counter()
 
     if preprocessor.separator is not None:
-        _separate_all(preprocessor, songs, reports)
+        mine = songs[state.process_index :: state.num_processes]
+        _separate_all(preprocessor, mine, reports, separation_batch)
+        state.wait_for_everyone()
+    if not state.is_main_process:
+        return None
 
     features = segment_features(artists, config.sampling_rate)
     splits = {}
@@ -153,15 +167,21 @@ def _datasets_bars_off():
             datasets.enable_progress_bars()
 
 
-def _separate_all(preprocessor: SongPreprocessor, songs: list[Song], reports: dict[str, SongReport]) -> None:
-    todo = [song for song in songs if not preprocessor.is_cached(song.path)]
-    if len(todo) < len(songs):
-        logger.info("separation: %d of %d songs already cached", len(songs) - len(todo), len(songs))
-    for song in tqdm(todo, desc="separating vocals", unit="song"):
-        try:
-            preprocessor.vocals(song.path)
-        except AudioDecodeError as error:
-            _skip(reports[song.song_id], error)
+def _separate_all(preprocessor: SongPreprocessor, songs: list[Song], reports: dict[str, SongReport],
+                  batch_size: int) -> None:
+    # Fixed batches of the song list, so that a rerun forms the same batches.
+    size = max(1, batch_size)
+    batches = [songs[start : start + size] for start in range(0, len(songs), size)]
+    todo = [batch for batch in batches if not all(preprocessor.is_cached(song.path) for song in batch)]
+    if len(todo) < len(batches):
+        logger.info("separation: %d of %d batches already cached", len(batches) - len(todo), len(batches))
+    with tqdm(total=sum(map(len, todo)), desc="separating vocals", unit="song") as bar:
+        for batch in todo:
+            errors = preprocessor.separate([song.path for song in batch])
+            for song in batch:
+                if str(song.path) in errors:
+                    _skip(reports[song.song_id], errors[str(song.path)])
+            bar.update(len(batch))
 
 
 def _segment_rows(songs, preprocessor, reports, label_of, bar):

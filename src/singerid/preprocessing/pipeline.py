@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..audio import decode, downmix, load_mono, resample
+from ..audio import AudioDecodeError, decode, downmix, load_mono, resample
 from .config import PreprocessConfig
 from ..segments import cut_segments, plan_segments
 from .silence import audible_intervals, keep_intervals, loudest_window
@@ -65,17 +65,37 @@ class SongPreprocessor:
         if self.separator is None:
             with self._timed("decode"):
                 return load_mono(path, self.config.sampling_rate)
-        cached = self._cache_path(path)
-        if cached.is_file():
-            with self._timed("cache_read"):
-                return sf.read(cached, dtype="float32")[0]
-        with self._timed("decode"):
-            mix = decode(path, self.separator.sampling_rate, self.separator.channels)
+        errors = self.separate([path])
+        if errors:
+            raise errors[str(path)]
+        with self._timed("cache_read"):
+            return sf.read(self._cache_path(path), dtype="float32")[0]
+
+    def separate(self, paths: list[str | Path]) -> dict[str, AudioDecodeError]:
+        """Separate a batch of songs unless all are cached; returns the undecodable ones.
+
+        The batch is the unit (a stem's last window depends on its batch), so a batch with
+        any song missing is separated whole: a resumed run then writes what an
+        uninterrupted run would have.
+        """
+        todo, mixes, errors = [], [], {}
+        if all(self.is_cached(path) for path in paths):
+            return errors
+        for path in paths:
+            try:
+                with self._timed("decode"):
+                    mixes.append(decode(path, self.separator.sampling_rate, self.separator.channels))
+                todo.append(path)
+            except AudioDecodeError as error:
+                errors[str(path)] = error
+        if not todo:
+            return errors
         with self._timed("separate"):
-            stem = self.separator.vocals(mix)
-        vocals = resample(downmix(stem), self.separator.sampling_rate, self.config.sampling_rate)
-        self._write_atomically(cached, vocals)
-        return vocals
+            stems = self.separator.vocals_batch(mixes)
+        for path, stem in zip(todo, stems):
+            vocals = resample(downmix(stem), self.separator.sampling_rate, self.config.sampling_rate)
+            self._write_atomically(self._cache_path(path), vocals)
+        return errors
 
     def is_cached(self, path: str | Path) -> bool:
         return self.separator is not None and self._cache_path(path).is_file()

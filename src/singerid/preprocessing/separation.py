@@ -87,20 +87,30 @@ class VocalSeparator:
 
     def vocals(self, mix: np.ndarray) -> np.ndarray:
         """The vocal stem `[channels, samples]` of a mixture at `self.sampling_rate`."""
+        return self.vocals_batch([mix])[0]
+
+    def vocals_batch(self, mixes: list[np.ndarray]) -> list[np.ndarray]:
+        """Vocal stems of several mixtures in one pass.
+
+        Each song is normalised by its own mono statistics, as demucs expects, then
+        zero-padded to the longest. demucs's windows sit at the same offsets for every
+        song, so a stem equals the one-at-a-time stem up to its last window, whose context
+        demucs takes differently in a longer tensor.
+        """
         import torch
         from demucs.apply import apply_model
 
-        wav = torch.from_numpy(np.ascontiguousarray(mix, dtype=np.float32))
-        # demucs expects each song normalised by its own mono statistics.
-        reference = wav.mean(0)
-        mean, std = reference.mean(), reference.std().clamp_min(1e-8)
+        waves = [torch.from_numpy(np.ascontiguousarray(mix, dtype=np.float32)) for mix in mixes]
+        stats = [(wave.mean(0).mean(), wave.mean(0).std().clamp_min(1e-8)) for wave in waves]
+        batch = torch.zeros(len(waves), self.channels, max(wave.shape[-1] for wave in waves))
+        for row, (wave, (mean, std)) in enumerate(zip(waves, stats)):
+            batch[row, :, : wave.shape[-1]] = (wave - mean) / std
         with torch.inference_mode():
-            # The song stays on the CPU; only split windows of `segment` seconds go to the
-            # device, which bounds device memory however long the song is. No random
-            # shifts, so a rerun gives the same stem.
-            sources = apply_model(
-                self.model, ((wav - mean) / std)[None], shifts=0, split=True, overlap=0.25,
-                device=self.device, segment=self.segment_seconds, progress=False,
-            )[0]
-        vocals = sources[self.model.sources.index("vocals")] * std + mean
-        return vocals.numpy()
+            # The songs stay on the CPU; only split windows of `segment` seconds go to the
+            # device, which bounds device memory however long the songs are. No random
+            # shifts, so a rerun gives the same stems.
+            sources = apply_model(self.model, batch, shifts=0, split=True, overlap=0.25,
+                                  device=self.device, segment=self.segment_seconds, progress=False)
+        vocals = sources[:, self.model.sources.index("vocals")]
+        return [(vocals[row, :, : wave.shape[-1]] * std + mean).numpy()
+                for row, (wave, (mean, std)) in enumerate(zip(waves, stats))]
