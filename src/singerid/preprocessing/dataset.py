@@ -86,9 +86,10 @@ def preprocess_corpus(
     songs (on its own GPU), and the main process then assembles the dataset from the
     shared cache; the other processes return None.
     """
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
+    state = PartialState(cpu=not torch.cuda.is_available())  # gloo between CPU processes
     songs = find_songs(input_dir)
     if not songs:
         raise NothingProcessed(f"{input_dir}: no audio files found in <artist>/<album>/<track> folders")
@@ -102,6 +103,8 @@ def preprocess_corpus(
 
     if preprocessor.separator is not None:
         mine = songs[state.process_index :: state.num_processes]
+        if state.num_processes > 1:
+            logger.info("process %d of %d: separating %d songs", state.process_index, state.num_processes, len(mine))
         _separate_all(preprocessor, mine, reports, separation_batch)
         state.wait_for_everyone()
     if not state.is_main_process:

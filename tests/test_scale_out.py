@@ -1,0 +1,58 @@
+"""accelerate launch with 2 CPU processes (gloo): preprocessing shares separation out,
+training runs as DDP. Each in a subprocess, as a user would launch it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from datasets import load_from_disk
+
+from conftest import make_album_corpus, make_segment_dataset
+from singerid.preprocessing import PreprocessConfig, preprocess_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+# On a machine without GPUs, --multi_gpu starts the processes and ACCELERATE_USE_CPU makes them gloo CPU workers.
+LAUNCH = [str(Path(sys.executable).with_name("accelerate")), "launch", "--multi_gpu", "--num_processes", "2",
+          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+
+
+def _launch(*args):
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*LAUNCH, *args], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done
+
+
+def test_two_processes_share_separation_and_build_the_dataset_once(tmp_path, demucs_repo):
+    corpus = make_album_corpus(tmp_path / "corpus", artists=2, albums=3, seconds=3.0)
+    options = ["--input", str(corpus), "--separator", "tiny_htdemucs", "--demucs-repo", str(demucs_repo),
+               "--sampling-rate", "16000"]
+    done = _launch("-m", "singerid.preprocess", *options, "--output", str(tmp_path / "shared"),
+                   "--cache-dir", str(tmp_path / "cache"))
+    assert "process 0 of 2: separating 3 songs" in done.stderr
+    assert "process 1 of 2: separating 3 songs" in done.stderr
+    assert done.stdout.count("songs → segments") == 1  # assembled once, by the main process
+    config = PreprocessConfig(sampling_rate=16000, separator="tiny_htdemucs", demucs_repo=str(demucs_repo))
+    preprocess_corpus(corpus, tmp_path / "single", config, cache_dir=tmp_path / "cache_single", device="cpu")
+    shared, single = load_from_disk(str(tmp_path / "shared")), load_from_disk(str(tmp_path / "single"))
+    for split in single:
+        assert shared[split].num_rows == single[split].num_rows
+        assert list(shared[split]["song_id"]) == list(single[split]["song_id"])
+        for a, b in zip(shared[split], single[split]):
+            # up to one 16-bit step: the processes ran with other thread counts
+            assert a["audio"]["array"].tolist() == pytest.approx(b["audio"]["array"].tolist(), abs=2 ** -14)
+
+
+def test_training_runs_as_ddp_over_two_processes(tmp_path):
+    dataset = make_segment_dataset(tmp_path / "dataset")
+    done = _launch(str(ROOT / "scripts" / "train.py"), "--dataset", str(dataset), "--backbone", "tiny-mert",
+                   "--strategy", "finetune", "--max_steps", "2", "--per_device_train_batch_size", "2",
+                   "--output_dir", str(tmp_path / "run"), "--disable_tqdm", "true", "--report_to", "none")
+    assert done.stdout.count("model, metrics.json and plots in") == 1  # only the main process reports
+    summary = json.loads((tmp_path / "run" / "training_summary.json").read_text())
+    assert summary["batch_size"] == 4  # 2 per process × 2 processes
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test"]["num_segments"] == 6 and metrics["test"]["num_songs"] == 3  # gathered, not duplicated
