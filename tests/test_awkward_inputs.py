@@ -11,8 +11,7 @@ import pytest
 import soundfile as sf
 from datasets import load_from_disk
 
-from conftest import tone, write_tone
-from singerid.preprocess import main as preprocess_main
+from conftest import write_tone
 
 ALBUM = ("odd_artist", "odd_album")
 

@@ -1,0 +1,199 @@
+"""Finetune training-step throughput: bf16 + SDPA + gradient checkpointing against the naive setup.
+
+    python benchmarks/finetune_throughput.py [--presets mert-v1-330m,wavlm-large] [--batch-size 8]
+        [--steps 10] [--warmup 3] [--device cpu|cuda] [--cpu-bf16] [--peak-tflops 989]
+
+Both configurations train the same random-weight SingerClassifier (strategy "finetune",
+CNN feature encoder frozen, Adam, cross-entropy through `labels`) on batches of 5 s clips:
+
+- naive: fp32, eager attention, no gradient checkpointing;
+- ours:  bf16 autocast (on CUDA; on CPU only with --cpu-bf16, else fp32), SDPA attention
+  where the backbone has it (HuBERT/MERT; WavLM has no SDPA path and stays eager),
+  gradient checkpointing of every transformer layer.
+
+Achieved TFLOP/s = samples/s x clip seconds x forward GFLOP per second of audio x 3, where
+3 is the usual "backward ~ 2x forward" estimate. It counts model FLOPs only: the forward
+recomputed by gradient checkpointing is not counted, and the frozen CNN's smaller backward
+is ignored. GFLOP per second of audio (forward) are the figures measured for
+/work/shared/DESIGN.md; other presets print n/a. MFU = achieved / peak of the dtype used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import resource
+import statistics
+import time
+
+import torch
+from transformers import MODEL_MAPPING
+
+from machine import describe
+from singerid import PRESETS, SingerClassifier, SingerClassifierConfig
+from singerid.backbones import preset_config
+
+# Forward GFLOP per second of audio (DESIGN.md, "Facts measured here").
+GFLOP_PER_AUDIO_SECOND = {"mert-v1-330m": 53.9, "mert-v1-95m": 20.8, "wavlm-large": 37.1}
+
+# Assumed dense peaks in TFLOP/s (vendor data sheets, no sparsity): (name fragment, bf16
+# tensor cores, fp32 without tensor cores). PyTorch's fp32 matmuls do not use TF32 unless
+# asked, so the naive fp32 run is measured against the plain fp32 peak. First match wins.
+PEAK_TFLOPS = [
+    ("H200", 989.0, 67.0),
+    ("H100 PCIe", 756.0, 51.0),
+    ("H100 NVL", 835.0, 60.0),
+    ("H100", 989.0, 67.0),  # SXM
+    ("A100", 312.0, 19.5),
+]
+
+NUM_LABELS = 20
+
+
+def peak_tflops(args, device: torch.device, bf16: bool) -> float | None:
+    if args.peak_tflops is not None:
+        return args.peak_tflops
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device).lower()
+    for fragment, bf16_peak, fp32_peak in PEAK_TFLOPS:
+        if fragment.lower() in name:
+            return bf16_peak if bf16 else fp32_peak
+    return None
+
+
+# -- peak memory: the device's allocator on CUDA, the process's peak RSS on CPU --------------
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # resets VmHWM (peak RSS) to the current RSS (Linux)
+
+
+def peak_memory_gib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    with contextlib.suppress(OSError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux, never reset
+
+
+# -- the two configurations ------------------------------------------------------------------
+def build_model(preset: str, attention: str, batch_size: int, device: torch.device) -> SingerClassifier:
+    encoder, rate = preset_config(preset)
+    encoder.layerdrop = 0.0
+    torch.manual_seed(0)
+    # The attention implementation goes on the *outer* config: transformers resolves it there
+    # and copies it to the encoder config, overwriting whatever the encoder config said.
+    config = SingerClassifierConfig(encoder_config=encoder, strategy="finetune", sampling_rate=rate,
+                                    id2label={i: f"artist_{i}" for i in range(NUM_LABELS)}, chunk_seconds=5.0,
+                                    chunk_batch_size=batch_size, attn_implementation=attention)
+    return SingerClassifier(config).to(device).train()
+
+
+def sdpa_or_eager(preset: str) -> str:
+    """"sdpa" when transformers has an SDPA path for the preset's backbone class, else "eager"."""
+    encoder, _ = preset_config(preset)
+    return "sdpa" if MODEL_MAPPING[type(encoder)]._supports_sdpa else "eager"
+
+
+def run_configuration(args, preset: str, name: str, device: torch.device) -> dict:
+    optimized = name == "ours"
+    bf16 = optimized and (device.type == "cuda" or args.cpu_bf16)
+    attention = sdpa_or_eager(preset) if optimized else "eager"
+    model = build_model(preset, attention, args.batch_size, device)
+    if optimized:
+        model.activation_checkpointing_enable()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    rate = model.config.sampling_rate
+    generator = torch.Generator().manual_seed(1)
+    clips = (0.1 * torch.randn(args.batch_size, round(args.clip_seconds * rate), generator=generator)).to(device)
+    labels = torch.randint(NUM_LABELS, (args.batch_size,), generator=generator).to(device)
+
+    def step() -> float:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = model(clips, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        return loss.item()  # also waits for the device
+
+    reset_peak_memory(device)
+    for _ in range(args.warmup):
+        step()
+    times = []
+    for _ in range(args.steps):
+        started = time.perf_counter()
+        loss = step()
+        times.append(time.perf_counter() - started)
+    result = {
+        "config": name, "attention": model.backbone.config._attn_implementation,
+        "dtype": "bf16 autocast" if bf16 else "fp32", "checkpointing": optimized,
+        "step_s": statistics.median(times), "memory_gib": peak_memory_gib(device), "loss": loss,
+        "peak": peak_tflops(args, device, bf16),
+    }
+    del model, optimizer, clips
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return result
+
+
+def print_rows(args, preset: str, rows: list[dict]) -> None:
+    gflop = GFLOP_PER_AUDIO_SECOND.get(preset)
+    naive = rows[0]
+    for row in rows:
+        samples_per_s = args.batch_size / row["step_s"]
+        achieved = samples_per_s * args.clip_seconds * gflop * 3 / 1000 if gflop else None
+        tflops = f"{achieved:.3g}" if achieved else "n/a"
+        mfu = f"{100 * achieved / row['peak']:.1f}%" if achieved and row["peak"] else "n/a"
+        speedup = f"{naive['step_s'] / row['step_s']:.2f}×"
+        memory = f"{row['memory_gib']:.2f} ({row['memory_gib'] / naive['memory_gib']:.2f}×)"
+        print(f"{preset:<14}{row['config']:<7}{row['attention']:<7}{row['dtype']:<15}"
+              f"{'yes' if row['checkpointing'] else 'no':<6}{row['step_s']:>9.3g}{samples_per_s:>11.3g}"
+              f"{speedup:>9}{memory:>17}{tflops:>9}{mfu:>8}{row['loss']:>8.3f}")
+
+
+def main() -> None:
+    on_cuda = torch.cuda.is_available()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", default="mert-v1-330m,wavlm-large",
+                        help=f"comma-separated, from {', '.join(PRESETS)}")
+    parser.add_argument("--device", default="cuda" if on_cuda else "cpu")
+    parser.add_argument("--batch-size", type=int, default=None, help="clips per step (default 8 on CUDA, 2 on CPU)")
+    parser.add_argument("--clip-seconds", type=float, default=5.0)
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 10 on CUDA, 2 on CPU)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3 on CUDA, 1 on CPU)")
+    parser.add_argument("--cpu-bf16", action="store_true", help="on CPU, use bf16 autocast in 'ours' too")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="peak TFLOP/s for MFU, used for every row (default: looked up by CUDA device name)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    args.batch_size = args.batch_size or (8 if cuda else 2)
+    args.steps = args.steps or (10 if cuda else 2)
+    args.warmup = args.warmup if args.warmup is not None else (3 if cuda else 1)
+
+    print(describe(device))
+    print(f"finetune steps: batch {args.batch_size} x {args.clip_seconds:g} s clips, Adam, median of {args.steps} "
+          f"steps after {args.warmup} warm-up, device {device}")
+    print("TFLOP/s = samples/s x clip s x forward GFLOP per audio s x 3 (fwd+bwd ~ 3x fwd; checkpointing's "
+          "recompute not counted); MFU against the peak of the row's dtype"
+          + (f" ({args.peak_tflops:g} TFLOP/s given)" if args.peak_tflops else " (n/a where unknown)"))
+    memory_kind = "GiB alloc" if cuda else "GiB RSS"
+    print()
+    print(f"{'preset':<14}{'config':<7}{'attn':<7}{'dtype':<15}{'ckpt':<6}{'step s':>9}{'samples/s':>11}"
+          f"{'speed-up':>9}{memory_kind:>17}{'TFLOP/s':>9}{'MFU':>8}{'loss':>8}")
+    for preset in args.presets.split(","):
+        rows = [run_configuration(args, preset, name, device) for name in ("naive", "ours")]
+        print_rows(args, preset, rows)
+        if rows[1]["attention"] == "eager":
+            print(f"{'':<14}(no SDPA path for this backbone in transformers: 'ours' stays eager)")
+
+
+if __name__ == "__main__":
+    main()
