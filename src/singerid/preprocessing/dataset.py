@@ -122,7 +122,8 @@ def preprocess_corpus(
         output_dir.mkdir(parents=True, exist_ok=True)
         # An empty split must still get one (empty) shard, or load_from_disk fails on it.
         empty = {split: 1 for split, part in dataset.items() if part.num_rows == 0}
-        dataset.save_to_disk(str(output_dir), num_shards=empty)
+        with _small_write_batches():
+            dataset.save_to_disk(str(output_dir), num_shards=empty)
     dataset = DatasetDict.load_from_disk(str(output_dir))
 
     result = PreprocessResult(dataset, reports, dict(preprocessor.seconds))
@@ -157,6 +158,18 @@ def _build_split(split, songs, features, preprocessor, reports, artists, arrow_c
         return Dataset.from_dict({name: [] for name in features}, features=features, split=split)
     finally:
         bar.close()
+
+
+@contextmanager
+def _small_write_batches(size: str = "10MB"):
+    # save_to_disk copies rows in batches of datasets.config.MAX_ROW_GROUP_SIZE (100 MB):
+    # with audio rows that batch, not the corpus, sets the peak memory of the copy.
+    default = datasets.config.MAX_ROW_GROUP_SIZE
+    datasets.config.MAX_ROW_GROUP_SIZE = size
+    try:
+        yield
+    finally:
+        datasets.config.MAX_ROW_GROUP_SIZE = default
 
 
 @contextmanager
