@@ -115,8 +115,6 @@ def classify_one_test_song(model_dir: Path, dataset_dir: Path) -> tuple[str, lis
     """The first test-split song, as its original file, through `pipeline("audio-classification")`."""
     from transformers import pipeline
 
-    from . import SingerClassifier  # noqa: F401  (registers the Auto classes)
-
     songs = json.loads((dataset_dir / "preprocess_report.json").read_text())["songs"]
     source = next(song["source"] for song in songs.values() if song["split"] == "test" and song["status"] == "ok")
     classify = pipeline("audio-classification", model=str(model_dir))

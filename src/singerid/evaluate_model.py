@@ -27,8 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from transformers import AutoModelForAudioClassification
 
-    from . import SingerClassifier  # noqa: F401  (registers the Auto classes)
-
     dataset, _ = load_corpus(args.dataset)
     if args.split not in dataset:
         print(f"error: {args.dataset} has no split {args.split!r} (it has {', '.join(dataset)})", file=sys.stderr)

@@ -62,8 +62,6 @@ def load_model(model):
         return model
     from transformers import AutoModelForAudioClassification
 
-    from . import SingerClassifier  # noqa: F401  (registers the Auto classes)
-
     return AutoModelForAudioClassification.from_pretrained(str(model))
 
 
