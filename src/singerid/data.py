@@ -10,15 +10,14 @@ import numpy as np
 import torch
 from datasets import Audio, DatasetDict, load_dataset, load_from_disk
 
-PREPROCESS_CONFIG = "preprocess_config.json"
-
+from .preprocessing.config import CONFIG_FILE
 
 def load_corpus(name_or_path: str) -> tuple[DatasetDict, dict]:
     """The DatasetDict and the preprocessing parameters it was made with (empty if unknown)."""
     path = Path(name_or_path)
     if path.is_dir():
         dataset = load_from_disk(str(path))
-        config = path / PREPROCESS_CONFIG
+        config = path / CONFIG_FILE
         preprocessing = json.loads(config.read_text()) if config.is_file() else {}
     else:
         dataset = load_dataset(name_or_path)
@@ -44,7 +43,7 @@ def _hub_preprocess_config(repo_id: str) -> dict:
     from huggingface_hub import hf_hub_download
 
     try:
-        return json.loads(Path(hf_hub_download(repo_id, PREPROCESS_CONFIG, repo_type="dataset")).read_text())
+        return json.loads(Path(hf_hub_download(repo_id, CONFIG_FILE, repo_type="dataset")).read_text())
     except Exception:  # an ordinary dataset without our parameters file
         return {}
 

@@ -90,6 +90,13 @@ def predict_segments(model, dataset, collator, batch_size: int = 16, output_dir:
                                  dataloader_pin_memory=torch.cuda.is_available())
         trainer = Trainer(model=model, args=args, data_collator=collator)
         logits = trainer.predict(dataset).predictions
+    return probabilities_from_logits(logits)
+
+
+def probabilities_from_logits(logits) -> np.ndarray:
+    """Class probabilities from the model's logits (log mean probabilities for songs)."""
+    import torch
+
     return torch.from_numpy(np.asarray(logits, dtype=np.float32)).softmax(-1).numpy()
 
 

@@ -21,8 +21,8 @@ from transformers import Trainer, TrainingArguments, set_seed
 
 from .data import AudioCollator, at_rate, feature_collator, load_corpus
 
-from .evaluation import (classification_metrics, evaluate_split, write_confusion_matrix, write_metrics,
-                         write_per_artist_table)
+from .evaluation import (classification_metrics, evaluate_split, probabilities_from_logits, write_confusion_matrix,
+                         write_metrics, write_per_artist_table)
 from .modeling_singer import SingerClassifier
 
 logger = logging.getLogger(__name__)
@@ -184,8 +184,8 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
     validation_songs = list(dataset["validation"]["song_id"]) if has_validation else []
 
     def compute_metrics(prediction):
-        probabilities = torch.from_numpy(np.asarray(prediction.predictions, np.float32)).softmax(-1).numpy()
-        return classification_metrics(probabilities, np.asarray(prediction.label_ids), validation_songs)[0]
+        return classification_metrics(probabilities_from_logits(prediction.predictions),
+                                      np.asarray(prediction.label_ids), validation_songs)[0]
 
     # We push ourselves after the final evaluation, so the card carries the final numbers
     # (Trainer's own push would upload its own card).
