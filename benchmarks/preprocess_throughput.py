@@ -71,10 +71,11 @@ class AnonPeak:
             time.sleep(0.02)
 
 
-def build_ours(corpus: Path, output: Path, config, cache_dir: Path, device: str | None) -> dict:
+def build_ours(corpus: Path, output: Path, config, cache_dir: Path, device: str | None,
+               demucs_repo: str | None) -> dict:
     from singerid.preprocessing import preprocess_corpus
 
-    result = preprocess_corpus(corpus, output, config, cache_dir=cache_dir, device=device)
+    result = preprocess_corpus(corpus, output, config, cache_dir=cache_dir, device=device, demucs_repo=demucs_repo)
     return {
         "stage_seconds": result.stage_seconds,
         "audio_seconds": sum(song.seconds_in for song in result.songs.values()),
@@ -82,7 +83,8 @@ def build_ours(corpus: Path, output: Path, config, cache_dir: Path, device: str 
     }
 
 
-def build_naive(corpus: Path, output: Path, config, cache_dir: Path, device: str | None) -> dict:
+def build_naive(corpus: Path, output: Path, config, cache_dir: Path, device: str | None,
+                demucs_repo: str | None) -> dict:
     """The obvious first attempt: every segment in Python lists, then `from_dict` per split."""
     from datasets import Dataset, DatasetDict
 
@@ -96,15 +98,15 @@ def build_naive(corpus: Path, output: Path, config, cache_dir: Path, device: str
     split_of = split_by_album(songs)
     artists = sorted({song.artist for song in songs})
     features = segment_features(artists, config.sampling_rate)
-    preprocessor = SongPreprocessor(config, cache_dir=cache_dir, device=device)
+    preprocessor = SongPreprocessor(config, cache_dir=cache_dir, device=device, demucs_repo=demucs_repo)
     rate = config.sampling_rate
     columns = {split: {name: [] for name in features} for split in SPLITS}
     audio_seconds = 0.0
     for song in songs:
-        vocals = preprocessor.vocals(song.path)
-        cleaned = preprocessor.remove_silence(vocals)
+        prepared = preprocessor.prepare(song.path)
+        cleaned = prepared.cleaned
         segments, spans = preprocessor.segments(cleaned)
-        audio_seconds += len(vocals) / rate
+        audio_seconds += prepared.seconds_in
         rows = columns[split_of[song.song_id]]
         for index, (segment, (start, end)) in enumerate(zip(segments, spans)):
             rows["audio"].append({"array": segment, "sampling_rate": rate})
@@ -153,11 +155,11 @@ def child(args: argparse.Namespace) -> None:
 
     datasets.disable_progress_bars()
     baseline, anon = peak_rss_mib(), AnonPeak()
-    config = PreprocessConfig(sampling_rate=args.sampling_rate, separator=args.separator,
-                              demucs_repo=args.demucs_repo)
+    config = PreprocessConfig(sampling_rate=args.sampling_rate, separator=args.separator)
     build = build_ours if args.child == "ours" else build_naive
     with tempfile.TemporaryDirectory(prefix="singerid-bench-run-") as tmp:
-        numbers = build(Path(args.corpus), Path(tmp, "dataset"), config, Path(tmp, "cache"), args.device)
+        numbers = build(Path(args.corpus), Path(tmp, "dataset"), config, Path(tmp, "cache"), args.device,
+                        args.demucs_repo)
     numbers.update(baseline_mib=baseline, peak_mib=peak_rss_mib(),
                    anon_growth_mib=None if anon.peak is None else anon.peak - anon.baseline)
     print(RESULT_PREFIX + json.dumps(numbers))

@@ -72,12 +72,15 @@ MERT_REMOTE_CODE = "raise RuntimeError('MERT remote code was executed')\n"
 
 @pytest.fixture
 def mert_folder(tmp_path) -> tuple[Path, object]:
+    return write_mert_checkpoint(tmp_path / "MERT-v1-tiny")
+
+
+def write_mert_checkpoint(folder: Path) -> tuple[Path, object]:
     """A MERT-v1-format checkpoint: HuBERT weights, config.json as the Hub ships it
     (model_type mert_model, auto_map to modeling_MERT), and remote code that must never run."""
     import json
 
     model = tiny_backbone("hubert")
-    folder = tmp_path / "MERT-v1-tiny"
     model.save_pretrained(folder)
     config = json.loads((folder / "config.json").read_text())
     config.update(model_type="mert_model", architectures=["MERTModel"], feature_extractor_cqt=False,

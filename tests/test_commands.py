@@ -26,11 +26,35 @@ def test_every_script_answers_help(script):
     assert "usage:" in result.stdout
 
 
-def test_scripts_are_not_named_like_libraries():
-    import importlib.util
+def _importable(names: list[str]) -> dict[str, str]:
+    """Of `names`, the top-level modules that `import NAME` finds (name → where), on the path
+    a script run as `python scripts/NAME.py` sees apart from scripts/ itself: the standard
+    library, site-packages (singerid included), PYTHONPATH. There a script named like one
+    comes first on sys.path and hides it from everything the script imports."""
+    code = ("import importlib.util, json, sys\n"
+            "sys.path = [p for p in sys.path if p not in ('', '.')]  # -c puts the working folder first\n"
+            "found = {}\n"
+            "for name in json.loads(sys.argv[1]):\n"
+            "    spec = importlib.util.find_spec(name)\n"
+            "    if spec is not None:\n"
+            "        found[name] = spec.origin or ' '.join(spec.submodule_search_locations or ())\n"
+            "print(json.dumps(found))\n")
+    result = _run(sys.executable, "-c", code, json.dumps(names), cwd=ROOT / "scripts")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
-    for script in SCRIPTS:
-        assert importlib.util.find_spec(script.stem) is None or script.stem in COMMANDS, script.name
+
+def test_scripts_are_not_named_like_libraries():
+    assert SCRIPTS, "no scripts found"
+    clashes = _importable([script.stem for script in SCRIPTS])
+    assert not clashes, f"scripts named like importable modules (they would shadow them): {clashes}"
+
+
+def test_library_name_check_finds_clashes():
+    """The check above can fail: `evaluate.py` would hide the evaluate library (the reason the
+    command is evaluate_model), and so would a script named like a stdlib module or singerid."""
+    found = _importable(["evaluate", "datasets", "json", "singerid", "evaluate_model", "reproduce_table"])
+    assert set(found) == {"evaluate", "datasets", "json", "singerid"}, found
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

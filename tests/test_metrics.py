@@ -59,5 +59,19 @@ def test_classification_metrics_by_hand():
     assert metrics["song_vote_top1"] == 0.5  # the reference's majority vote loses s1 and s4
     # predictions per song: s1→1, s2→0, s3→2, s4→1; F1: artist0 1.0, artist1 2/3, artist2 2/3
     assert metrics["song_macro_f1"] == pytest.approx((1.0 + 2 / 3 + 2 / 3) / 3)
-    assert metrics["num_songs"] == 4 and metrics["num_segments"] == 7
+    assert metrics["num_songs"] == 4 and metrics["num_segments"] == 7 and metrics["num_artists"] == 3
     assert all(0.0 <= value <= 1.0 for key, value in metrics.items() if not key.startswith("num_"))
+
+
+def test_macro_f1_averages_over_the_artists_the_split_holds():
+    # 3 artists trained, but this split (an artist with 2 albums has no validation album)
+    # holds songs of 2 of them, all predicted right.
+    probabilities = np.array([[0.8, 0.1, 0.1], [0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    metrics, _ = classification_metrics(probabilities, np.array([0, 0, 2]), ["a/1", "a/2", "c/1"])
+    assert metrics["song_top1"] == 1.0
+    assert metrics["song_macro_f1"] == 1.0
+    assert metrics["num_artists"] == 2
+    # a wrong answer naming an absent artist still costs the present one
+    wrong = np.array([[0.1, 0.8, 0.1], [0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    assert classification_metrics(wrong, np.array([0, 0, 2]), ["a/1", "a/2", "c/1"])[0]["song_macro_f1"] == \
+        pytest.approx((2 / 3 + 1.0) / 2)

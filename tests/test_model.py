@@ -55,10 +55,25 @@ def test_weighted_sum_trains_only_layer_weights_and_head(backbone):
 
 def test_weighted_sum_uses_every_hidden_state():
     model = _model().eval()
-    pooled = model.pooled_layer_features(_wave(5.0))
+    wave = _wave(5.0)
+    pooled = model.pooled_layer_features(wave)
     assert pooled.shape == (1, model.config.num_hidden_states, model.config.encoder_config.hidden_size)
-    # LayerNorm without affine per layer: every frame has zero mean, so the pooled mean is ~0 too.
-    assert pooled.mean(-1).abs().max() < 1e-4
+    with torch.no_grad():
+        reference = model(wave).logits
+    forward = model.backbone.forward
+    for layer in range(model.config.num_hidden_states):
+        def perturbed(*args, layer=layer, **kwargs):
+            outputs = forward(*args, **kwargs)
+            states = list(outputs.hidden_states)
+            states[layer] = states[layer] + torch.randn_like(states[layer])
+            outputs.hidden_states = tuple(states)
+            return outputs
+
+        model.backbone.forward = perturbed
+        with torch.no_grad():
+            changed = model(wave).logits
+        model.backbone.forward = forward
+        assert not torch.allclose(changed, reference, atol=1e-6), f"hidden state {layer} is ignored"
 
 
 @pytest.mark.parametrize("freeze", [True, False])
@@ -163,6 +178,18 @@ def test_save_and_load_roundtrip(tmp_path):
         assert torch.equal(model(wave).logits, loaded(wave).logits)
     assert {n for n, p in loaded.named_parameters() if p.requires_grad} == \
         {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_from_pretrained_honours_transformers_keywords(tmp_path):
+    _model(strategy="finetune").save_pretrained(tmp_path)
+    model, info = SingerClassifier.from_pretrained(tmp_path, output_loading_info=True)
+    assert isinstance(model, SingerClassifier)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert not model.backbone.feature_extractor.conv_layers[0].conv.weight.requires_grad  # freezing applied
+    half = SingerClassifier.from_pretrained(tmp_path, dtype=torch.bfloat16, device_map="cpu")
+    assert half.dtype == torch.bfloat16 and half.device.type == "cpu"
+    with torch.no_grad():  # float32 audio into a bf16 model: the model casts it
+        assert half(_wave(6.0)).logits.shape == (1, 3)
 
 
 def test_config_rejects_an_unknown_strategy():

@@ -106,4 +106,4 @@ def test_no_audio_at_all_is_a_clear_failure(tmp_path, capsys):
 def test_missing_input_folder_is_a_clear_failure(tmp_path, capsys):
     code = preprocess_main(["--input", str(tmp_path / "nope"), "--output", str(tmp_path / "out")])
     assert code != 0
-    assert "does not exist" in capsys.readouterr().err
+    assert "no such folder" in capsys.readouterr().err

@@ -35,8 +35,9 @@ def test_two_processes_share_separation_and_build_the_dataset_once(tmp_path, dem
     assert "process 0 of 2: separating 3 songs" in done.stderr
     assert "process 1 of 2: separating 3 songs" in done.stderr
     assert done.stdout.count("songs → segments") == 1  # assembled once, by the main process
-    config = PreprocessConfig(sampling_rate=16000, separator="tiny_htdemucs", demucs_repo=str(demucs_repo))
-    preprocess_corpus(corpus, tmp_path / "single", config, cache_dir=tmp_path / "cache_single", device="cpu")
+    config = PreprocessConfig(sampling_rate=16000, separator="tiny_htdemucs")
+    preprocess_corpus(corpus, tmp_path / "single", config, cache_dir=tmp_path / "cache_single", device="cpu",
+                      demucs_repo=demucs_repo)
     shared, single = load_from_disk(str(tmp_path / "shared")), load_from_disk(str(tmp_path / "single"))
     for split in single:
         assert shared[split].num_rows == single[split].num_rows

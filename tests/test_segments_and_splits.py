@@ -101,3 +101,32 @@ def test_find_songs_ignores_underscore_folders_and_non_audio(tmp_path):
     songs = find_songs(tmp_path)
     assert [song.song_id for song in songs] == ["a/alb/01 x"]
     assert songs[0].album == "alb"
+
+
+def test_an_album_shared_between_listed_splits_is_named_and_reported(tmp_path, caplog):
+    import json
+
+    from conftest import write_tone
+    from singerid.preprocessing import PreprocessConfig, preprocess_corpus
+
+    corpus = tmp_path / "corpus"
+    for track in ("x/shared/1", "x/shared/2", "x/own/1"):
+        write_tone(corpus / f"{track}.flac", seconds=1.0)
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "train.list").write_text("x/shared/1\nx/own/1\n")
+    (lists / "validation.list").write_text("")
+    (lists / "test.list").write_text("x/shared/2\n")
+    with caplog.at_level("WARNING"):
+        preprocess_corpus(corpus, tmp_path / "out", PreprocessConfig(sampling_rate=16000, separator="none"),
+                          split_lists=lists, cache_dir=tmp_path / "cache")
+    assert "x/shared" in caplog.text and "x/own" not in caplog.text
+    report = json.loads((tmp_path / "out" / "preprocess_report.json").read_text())
+    assert report["summary"]["albums_in_several_splits"] == {"x/shared": ["train", "test"]}
+
+
+def test_the_default_rule_never_shares_an_album(tmp_path):
+    from singerid.preprocessing.splits import albums_in_several_splits
+
+    songs = _songs("x", 6, per_album=3) + _songs("y", 2, per_album=2)
+    assert albums_in_several_splits(songs, split_by_album(songs)) == {}

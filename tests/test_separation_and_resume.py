@@ -1,5 +1,7 @@
 """Vocal separation through a local demucs repo, and the per-song cache that makes runs resumable."""
 
+import json
+
 import numpy as np
 import pytest
 from datasets import load_from_disk
@@ -41,6 +43,58 @@ def test_unavailable_model_names_the_way_out(demucs_repo):
         VocalSeparator("htdemucs_missing", repo=demucs_repo)
 
 
+def test_a_missing_repo_folder_raises_not_exits(tmp_path):
+    # demucs itself prints and calls sys.exit here; a library call must not end the interpreter
+    with pytest.raises(SeparatorUnavailable) as raised:
+        VocalSeparator("tiny_htdemucs", repo=tmp_path / "gone")
+    message = str(raised.value)
+    assert "must exist" in message  # demucs's own words
+    assert "--demucs-repo DIR" in message and "--separator none" in message
+
+
+def test_the_weights_are_recorded_by_content_and_the_cache_survives_moving_them(tmp_path, demucs_repo):
+    import shutil
+
+    song = write_tone(tmp_path / "a" / "b" / "song.flac", seconds=2.0)
+    config = PreprocessConfig(sampling_rate=16000, separator="tiny_htdemucs")
+    first = SongPreprocessor(config, cache_dir=tmp_path / "cache", device="cpu", demucs_repo=demucs_repo)
+    first.vocals(song)
+    moved = shutil.copytree(demucs_repo, tmp_path / "elsewhere" / "weights")
+    again = SongPreprocessor(config, cache_dir=tmp_path / "cache", device="cpu", demucs_repo=moved)
+    assert again.separator.weights == first.separator.weights
+    assert again.is_cached(song)  # keyed by what the weights are, not where they lie
+    recorded = again.recorded_config.to_dict()
+    assert recorded["separator_weights"] == first.separator.weights
+    assert str(tmp_path) not in json.dumps(recorded)
+
+
+def test_a_config_written_with_a_demucs_repo_path_still_loads(tmp_path):
+    (tmp_path / "preprocess_config.json").write_text(json.dumps(
+        {"sampling_rate": 16000, "separator": "htdemucs", "demucs_repo": "/some/dir", "remove_silence": True}))
+    config = PreprocessConfig.load(tmp_path)
+    assert config.separator == "htdemucs" and "demucs_repo" not in config.to_dict()
+
+
+def test_one_song_failing_in_separation_costs_only_itself(tmp_path, demucs_repo, monkeypatch):
+    corpus = make_album_corpus(tmp_path / "corpus", artists=1, albums=3, seconds=3.0)
+    bad = sorted(corpus.rglob("*.flac"))[1]
+    real_batch = VocalSeparator.vocals_batch
+
+    def failing_on_the_bad_song(self, mixes):
+        if any(mix.shape[-1] == 44100 * 2 for mix in mixes):
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real_batch(self, mixes)
+
+    write_tone(bad, seconds=2.0, rate=44100, channels=2)  # the one song 2 s long
+    monkeypatch.setattr(VocalSeparator, "vocals_batch", failing_on_the_bad_song)
+    result = preprocess_corpus(corpus, tmp_path / "out", PreprocessConfig(sampling_rate=16000, separator="tiny_htdemucs"),
+                               cache_dir=tmp_path / "cache", device="cpu", separation_batch=3, demucs_repo=demucs_repo)
+    statuses = {song_id: report.status for song_id, report in result.songs.items()}
+    bad_id = bad.relative_to(corpus).with_suffix("").as_posix()
+    assert statuses.pop(bad_id) == "skipped" and set(statuses.values()) == {"ok"}
+    assert "CUDA out of memory" in result.songs[bad_id].error and "separat" in result.songs[bad_id].error
+
+
 def test_preprocess_command_with_local_demucs_weights(tmp_path, demucs_repo):
     corpus = make_album_corpus(tmp_path / "corpus", artists=1, albums=3, seconds=4.0)
     code = preprocess_main(["--input", str(corpus), "--output", str(tmp_path / "out"),
@@ -61,8 +115,8 @@ def test_missing_separator_weights_fail_clearly(tmp_path, capsys, demucs_repo):
     assert "--separator none" in capsys.readouterr().err
 
 
-class _Killed(Exception):
-    pass
+class _Killed(BaseException):
+    """A kill is not an error of one song: like KeyboardInterrupt, it ends the run."""
 
 
 def _dataset_rows(path):
@@ -78,8 +132,8 @@ def _dataset_rows(path):
 def test_rerun_after_a_kill_reuses_the_cache_and_equals_an_uninterrupted_run(tmp_path, demucs_repo, monkeypatch,
                                                                             batch):
     corpus = make_album_corpus(tmp_path / "corpus", artists=2, albums=3, seconds=3.0)
-    config = PreprocessConfig(sampling_rate=16000, separator="tiny_htdemucs", demucs_repo=str(demucs_repo))
-    run = {"config": config, "device": "cpu", "separation_batch": batch}
+    config = PreprocessConfig(sampling_rate=16000, separator="tiny_htdemucs")
+    run = {"config": config, "device": "cpu", "separation_batch": batch, "demucs_repo": demucs_repo}
     preprocess_corpus(corpus, tmp_path / "uninterrupted", cache_dir=tmp_path / "cache_a", **run)
 
     calls = []
@@ -106,8 +160,8 @@ def test_rerun_after_a_kill_reuses_the_cache_and_equals_an_uninterrupted_run(tmp
 
 def test_a_changed_file_at_the_same_path_is_separated_again(tmp_path, demucs_repo):
     song = write_tone(tmp_path / "a" / "b" / "song.flac", seconds=2.0, freq=200.0)
-    config = PreprocessConfig(sampling_rate=16000, separator="tiny_htdemucs", demucs_repo=str(demucs_repo))
-    preprocessor = SongPreprocessor(config, cache_dir=tmp_path / "cache", device="cpu")
+    config = PreprocessConfig(sampling_rate=16000, separator="tiny_htdemucs")
+    preprocessor = SongPreprocessor(config, cache_dir=tmp_path / "cache", device="cpu", demucs_repo=demucs_repo)
     first = preprocessor.vocals(song)
     assert preprocessor.is_cached(song)
     write_tone(song, seconds=2.0, freq=410.0)

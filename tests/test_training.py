@@ -22,7 +22,7 @@ from singerid.training import ModelArguments, build_model, cache_pooled_features
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC_KEYS = {"segment_top1", "segment_top3", "song_top1", "song_top3", "song_macro_f1", "song_vote_top1",
-               "num_songs", "num_segments"}
+               "num_artists", "num_songs", "num_segments"}
 QUICK = ["--backbone", "tiny-mert", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4",
          "--learning_rate", "3e-3", "--disable_tqdm", "true", "--report_to", "none", "--seed", "0"]
 
@@ -100,6 +100,16 @@ def test_the_head_trained_on_features_is_saved_inside_the_full_model(weighted_su
     assert all(torch.equal(model.backbone.state_dict()[k], v) for k, v in fresh.backbone.state_dict().items())
 
 
+def test_the_saved_model_is_the_best_checkpoint(weighted_sum_run):
+    last = max(weighted_sum_run.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
+    best = json.loads((last / "trainer_state.json").read_text())["best_model_checkpoint"]
+    assert best is not None
+    saved = load_file(weighted_sum_run / "model.safetensors")
+    chosen = load_file(weighted_sum_run / Path(best).name / "model.safetensors")
+    assert saved.keys() == chosen.keys()
+    assert all(torch.equal(saved[key], chosen[key]) for key in saved)
+
+
 def test_evaluate_model_reproduces_the_training_test_metrics(weighted_sum_run, dataset_dir, tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate_model.py"), "--model", str(weighted_sum_run),
                            "--dataset", str(dataset_dir), "--split", "test", "--output", str(tmp_path)],
@@ -112,6 +122,21 @@ def test_evaluate_model_reproduces_the_training_test_metrics(weighted_sum_run, d
         {path.name for path in tmp_path.iterdir()}
     table = (tmp_path / "per_artist_accuracy.csv").read_text().splitlines()
     assert table[0] == "artist,songs,correct,accuracy" and len(table) == 4
+
+
+def test_evaluate_model_runs_the_model_in_half_precision(weighted_sum_run, dataset_dir, tmp_path):
+    from singerid.evaluate_model import main as evaluate_main
+    from singerid.evaluation import predict_segments
+    from singerid.prediction import load_model
+
+    assert evaluate_main(["--model", str(weighted_sum_run), "--dataset", str(dataset_dir), "--split", "test",
+                          "--output", str(tmp_path), "--dtype", "bfloat16"]) == 0
+    assert set(json.loads((tmp_path / "metrics.json").read_text())["test"]) == METRIC_KEYS
+    test = at_rate(load_from_disk(str(dataset_dir))["test"], 24000)
+    collator = AudioCollator(24000, 24000)
+    half = predict_segments(load_model(str(weighted_sum_run), "bfloat16"), test, collator)
+    full = predict_segments(load_model(str(weighted_sum_run)), test, collator)
+    np.testing.assert_allclose(half, full, atol=0.02)
 
 
 def test_resuming_from_a_checkpoint_equals_an_uninterrupted_run(dataset_dir, tmp_path):
@@ -153,6 +178,15 @@ def test_a_few_steps_under_accelerate_launch(dataset_dir, tmp_path):
     assert set(metrics["test"]) == METRIC_KEYS
     from transformers import pipeline
 
+    from singerid.audio import load_mono
+    from singerid.demo_corpus import synthesize_corpus
+
+    [song] = synthesize_corpus(tmp_path / "corpus", singers=1, albums=1, songs=1, seconds=8.0, progress=False)
     classify = pipeline("audio-classification", model=str(tmp_path))
-    result = classify(np.zeros(24000, dtype=np.float32), top_k=3)
-    assert {row["label"] for row in result} == {"artist_0", "artist_1", "artist_2"}
+    result = classify(str(song), top_k=3)
+    model = SingerClassifier.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        expected = model(torch.from_numpy(load_mono(song, 24000))[None]).logits.softmax(-1)[0]
+    assert [row["label"] for row in result] == [model.config.id2label[int(i)] for i in expected.argsort(descending=True)]
+    for row in result:
+        assert row["score"] == pytest.approx(expected[model.config.label2id[row["label"]]].item(), abs=1e-4)

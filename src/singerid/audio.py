@@ -9,19 +9,19 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SongError
+
 # Extensions treated as audio when walking a corpus (compared in lower case).
 AUDIO_EXTENSIONS = frozenset(
     {".mp3", ".flac", ".wav", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aif", ".aiff"}
 )
 
 
-class AudioDecodeError(ValueError):
-    """A file that cannot be decoded; the message names the file and the problem."""
+NO_SAMPLES = "decodes to no audio samples"
 
-    def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
+
+class AudioDecodeError(SongError):
+    """A file that cannot be decoded; the message names the file and the problem."""
 
 
 def is_audio_file(path: str | Path) -> bool:
@@ -48,12 +48,18 @@ def decode(path: str | Path, sampling_rate: int | None = None, channels: int = 1
     try:
         wav = decoder.get_all_samples().data.numpy()
     except Exception as error:
+        if "No audio frames were decoded" in str(error):  # a header and nothing after it
+            raise AudioDecodeError(path, NO_SAMPLES) from None
         # A damaged stream (a truncated download): keep what ffmpeg can decode of it.
         wav = _decode_tolerantly(path, sampling_rate or decoder.metadata.sample_rate, channels)
         if wav.shape[-1] == 0:
             raise AudioDecodeError(path, f"not decodable: {_first_line(error)}") from None
+    native = decoder.metadata.sample_rate
+    if wav.shape[-1] == 0 and sampling_rate not in (None, native):
+        # ffmpeg's resampler gives nothing back for a few samples: resample those here.
+        wav = resample(decode(path, None, channels), native, sampling_rate)
     if wav.shape[-1] == 0:
-        raise AudioDecodeError(path, "no audio samples decoded")
+        raise AudioDecodeError(path, NO_SAMPLES)
     return wav.astype(np.float32, copy=False)
 
 
@@ -80,6 +86,13 @@ def resample(wav: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
     divisor = gcd(orig_rate, target_rate)
     out = resample_poly(wav, target_rate // divisor, orig_rate // divisor, axis=-1)
     return out.astype(np.float32, copy=False)
+
+
+def zero_non_finite(wav: np.ndarray) -> tuple[np.ndarray, int]:
+    """`wav` with NaN and ±Inf samples set to 0, and how many there were."""
+    bad = ~np.isfinite(wav)
+    count = int(bad.sum())
+    return (np.where(bad, np.float32(0), wav) if count else wav), count
 
 
 def load_mono(path: str | Path, sampling_rate: int) -> np.ndarray:

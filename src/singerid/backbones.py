@@ -12,6 +12,7 @@ nothing from singerid.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from transformers import HubertConfig, HubertModel, PreTrainedConfig, WavLMConfig, WavLMModel
@@ -90,6 +91,24 @@ def backbone_config(config_dict: dict, source: str = "") -> tuple[PreTrainedConf
         f"{source}: model_type {model_type!r} is not a supported backbone (MERT-v1, HuBERT or WavLM)")
 
 
+def portable_name(name_or_path: str) -> str:
+    """A name for a model or dataset that means something on another machine.
+
+    Preset names and Hub ids stay as they are. A local folder becomes its Hub id when it
+    is a snapshot in the Hugging Face cache (`.../models--user--name/snapshots/<rev>`),
+    else the folder's own name: never a path of this machine.
+    """
+    path = Path(name_or_path)
+    if not path.exists():
+        return str(name_or_path)
+    resolved = path.resolve()
+    for part in resolved.parts:
+        kind, _, repo = part.partition("--")
+        if kind in ("models", "datasets") and repo:
+            return repo.replace("--", "/")
+    return resolved.name
+
+
 def load_backbone(name_or_path: str, **overrides):
     """`(backbone, sampling_rate)` from a preset name, a Hub id or a local folder.
 
@@ -113,4 +132,5 @@ def load_backbone(name_or_path: str, **overrides):
     problems = {kind: keys for kind, keys in info.items() if kind in ("missing_keys", "unexpected_keys") and keys}
     if problems:
         raise UnsupportedBackbone(f"{source}: weights do not fit a {type(model).__name__}: {problems}")
+    model.config.name_or_path = portable_name(source)  # saved with the config: never a local path
     return model, rate

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import os
 import sys
+
+from .errors import SingeridError, one_line
+
+# What a user can fix (a missing folder, an unreachable model, absent weights, a bad
+# option value) ends a command with one line; anything else is a bug and keeps its
+# traceback. SINGERID_DEBUG=1 shows the traceback always.
+USER_ERRORS = (SingeridError, OSError, ValueError)
 
 COMMANDS = {
     "demo": "run the main job end to end on the embedded demo corpus",
@@ -16,6 +25,25 @@ COMMANDS = {
     "reproduce_table": "the reference table's configurations on artist20 → table.md",
     "push_to_hub": "share a trained model and its dataset on the Hub, with cards",
 }
+
+
+def command(main):
+    """Wrap a command's `main(argv) -> int`: user errors become `error: ...` on stderr and exit code 1."""
+
+    @functools.wraps(main)
+    def run(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except USER_ERRORS as error:
+            if os.environ.get("SINGERID_DEBUG"):
+                raise
+            print(f"error: {one_line(error)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            return 130
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

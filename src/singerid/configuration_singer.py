@@ -26,7 +26,8 @@ class SingerClassifierConfig(PreTrainedConfig):
             `min_chunk_seconds` is dropped, as preprocessing cuts segments.
         chunk_batch_size: at most this many chunks go through the backbone at once.
         freeze_feature_encoder: finetune only: keep the convolutional feature encoder frozen.
-        backbone_id: where the backbone's weights came from (preset name, Hub id or folder).
+        backbone_id: where the backbone's weights came from: a preset name, a Hub id, or a local
+            folder's name (never its path).
         preprocessing: the preprocessing parameters of the training data (see
             singerid.preprocessing.PreprocessConfig), so prediction can repeat them.
     """

@@ -10,18 +10,24 @@ import numpy as np
 import torch
 from datasets import Audio, DatasetDict, load_dataset, load_from_disk
 
-from .preprocessing.config import CONFIG_FILE
+from .errors import unavailable
+from .preprocessing.config import CONFIG_FILE, PreprocessConfig
+
 
 def load_corpus(name_or_path: str) -> tuple[DatasetDict, dict]:
     """The DatasetDict and the preprocessing parameters it was made with (empty if unknown)."""
     path = Path(name_or_path)
-    if path.is_dir():
-        dataset = load_from_disk(str(path))
-        config = path / CONFIG_FILE
-        preprocessing = json.loads(config.read_text()) if config.is_file() else {}
-    else:
-        dataset = load_dataset(name_or_path)
-        preprocessing = _hub_preprocess_config(name_or_path)
+    try:
+        if path.is_dir():
+            dataset = load_from_disk(str(path))
+            config = path / CONFIG_FILE
+            preprocessing = json.loads(config.read_text()) if config.is_file() else {}
+        else:
+            dataset = load_dataset(name_or_path)
+            preprocessing = _hub_preprocess_config(name_or_path)
+    except (OSError, ValueError) as error:  # no such folder, not a dataset, unknown or unreachable Hub id
+        raise unavailable("dataset", name_or_path, error) from None
+    preprocessing = PreprocessConfig.known_fields(preprocessing)
     if not isinstance(dataset, DatasetDict):
         raise ValueError(f"{name_or_path}: expected a DatasetDict with train / validation / test splits")
     for split, part in dataset.items():

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from .backbones import PRESETS
+from .cli import command
 from .demo_corpus import synthesize_corpus
 from .preprocessing.separation import weights_cached
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .evaluate_model import main as evaluate_main
@@ -90,15 +92,18 @@ def main(argv: list[str] | None = None) -> int:
     for step, strategy in enumerate(strategies, start=3):
         run = output / strategy
         print(f"[{step}/{steps}] training {strategy} on {args.backbone} → {run}")
-        train_main(["--dataset", str(dataset), "--backbone", args.backbone, "--strategy", strategy,
-                    "--output_dir", str(run), "--seed", str(args.seed), "--save_total_limit", "1",
-                    "--disable_tqdm", "true", "--logging_strategy", "no", *settings[strategy]])
+        if train_main(["--dataset", str(dataset), "--backbone", args.backbone, "--strategy", strategy,
+                       "--output_dir", str(run), "--seed", str(args.seed), "--save_total_limit", "1",
+                       "--disable_tqdm", "true", "--logging_strategy", "no", *settings[strategy]]) != 0:
+            return 1  # the command has said why, in one line
         metrics[strategy] = json.loads((run / "metrics.json").read_text())
 
     best = output / strategies[0]
     print(f"[{steps}/{steps}] evaluating {best} on the test album, and one held-out song through the pipeline")
-    evaluate_main(["--model", str(best), "--dataset", str(dataset), "--split", "test", "--output", str(output / "evaluation")])
-    song, answer = classify_one_test_song(best, dataset)
+    if evaluate_main(["--model", str(best), "--dataset", str(dataset), "--split", "test",
+                      "--output", str(output / "evaluation")]) != 0:
+        return 1
+    song, answer = classify_one_test_song(best, dataset, source)
 
     print(f"\ndemo finished in {time.perf_counter() - started:.0f} s (backbone {args.backbone}, vocals: {vocals})")
     for strategy, values in metrics.items():
@@ -111,14 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def classify_one_test_song(model_dir: Path, dataset_dir: Path) -> tuple[str, list[dict]]:
+def classify_one_test_song(model_dir: Path, dataset_dir: Path, corpus: Path) -> tuple[str, list[dict]]:
     """The first test-split song, as its original file, through `pipeline("audio-classification")`."""
     from transformers import pipeline
 
     songs = json.loads((dataset_dir / "preprocess_report.json").read_text())["songs"]
     source = next(song["source"] for song in songs.values() if song["split"] == "test" and song["status"] == "ok")
     classify = pipeline("audio-classification", model=str(model_dir))
-    return source, classify(source, top_k=3)
+    return str(corpus / source), classify(str(corpus / source), top_k=3)
 
 
 if __name__ == "__main__":

@@ -607,6 +607,10 @@ def synthesize_corpus(out_dir: str | Path, seed: int = 0, singers: int = 6, albu
                       channels: int = 2, progress: bool = True) -> list[Path]:
     """Write an artist20-shaped corpus of synthetic songs; return the song paths, sorted."""
     _check_arguments(singers, albums, songs, seconds, sampling_rate, channels, seed)
+    out = Path(out_dir)
+    blocking = next((folder for folder in (out, *out.parents) if folder.exists() and not folder.is_dir()), None)
+    if blocking is not None:
+        raise NotADirectoryError(f"{out}: {blocking} is a file, not a folder; choose another output folder")
     width = max(2, len(str(songs)))
     jobs = []
     for singer in range(singers):

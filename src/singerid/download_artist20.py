@@ -6,6 +6,7 @@ import argparse
 import re
 import sys
 
+from singerid.cli import command
 from singerid.artist20 import ARCHIVE_PAGE, ARCHIVE_URL, ArchiveError, DownloadError, fetch_artist20
 
 
@@ -33,12 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         root = fetch_artist20(args.output, url=args.url, sha256=args.sha256, keep_archive=args.keep_archive)
     except DownloadError as error:
-        hint = f" (see {ARCHIVE_PAGE} for access, or pass --url)" if args.url == ARCHIVE_URL else ""
+        hint = (f" (see {ARCHIVE_PAGE} for access, or pass --url)" if args.url == ARCHIVE_URL
+                else " (check the URL and the network; the same command resumes the download)")
         print(f"error: {error}{hint}", file=sys.stderr)
         return 1
     except (ArchiveError, OSError) as error:

@@ -9,7 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from .cli import command
 from .data import AudioCollator, at_rate, load_corpus
+from .prediction import load_model
 from .evaluation import evaluate_split, write_confusion_matrix, write_metrics, write_per_artist_table
 
 
@@ -20,18 +22,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default="test")
     parser.add_argument("--output", required=True, help="folder for metrics.json, confusion matrix, per-artist table")
     parser.add_argument("--batch-size", type=int, default=24)
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"),
+                        help="run the model in this precision (default: as saved)")
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from transformers import AutoModelForAudioClassification
-
+    model = load_model(args.model, args.dtype).eval()
     dataset, _ = load_corpus(args.dataset)
     if args.split not in dataset:
         print(f"error: {args.dataset} has no split {args.split!r} (it has {', '.join(dataset)})", file=sys.stderr)
         return 2
-    model = AutoModelForAudioClassification.from_pretrained(args.model).eval()
     rate = model.config.sampling_rate
     names = [model.config.id2label[index] for index in range(model.config.num_labels)]
     if dataset[args.split].features["label"].names != names:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, HfApi, ModelCard, ModelCardData
 
+from .errors import SingeridError
+
 # `cards` is a link to the repository's hub_cards/ folder, shipped as package data.
 CARDS_DIR = Path(__file__).with_name("cards")
 # What a training run's folder holds that belongs on the Hub (checkpoints and logs do not).
@@ -21,13 +23,15 @@ DATASET_FILES = ["README.md", "preprocess_config.json", "preprocess_report.json"
 MERT_LICENCE = "cc-by-nc-4.0"
 
 
-class HubError(RuntimeError):
+class HubError(SingeridError):
     """The Hub cannot be used: no token, a refused token, or no answer."""
 
 
 # -- dataset card ------------------------------------------------------------------------
 def write_dataset_card(output_dir: str | Path, result, config, source: str) -> Path:
-    """Render hub_cards/dataset_card.md for a preprocessed DatasetDict into OUTPUT/README.md."""
+    """Render hub_cards/dataset_card.md for a preprocessed DatasetDict into OUTPUT/README.md.
+
+    `source` names the corpus (a folder's name, not its path: the card is shared)."""
     songs = list(result.songs.values())
     split_rows = []
     for split, dataset in result.dataset.items():
@@ -106,7 +110,7 @@ def render_model_card(run_dir: str | Path, repo_id: str) -> ModelCard:
     preprocessing = config.get("preprocessing") or {}
     eval_results = [
         EvalResult(task_type="audio-classification", task_name="Singer identification", dataset_type=dataset,
-                   dataset_name=Path(dataset).name if Path(dataset).exists() else dataset, dataset_split=split,
+                   dataset_name=dataset, dataset_split=split,
                    metric_type=kind, metric_name=name, metric_args=metric_args, metric_value=round(values[key], 4))
         for split, values in metrics.items() for key, (kind, name, metric_args) in MODEL_INDEX_METRICS.items()
     ]
@@ -114,7 +118,7 @@ def render_model_card(run_dir: str | Path, repo_id: str) -> ModelCard:
         model_name=repo_id.split("/")[-1], license=_licence(is_mert, is_random),
         license_name="see-backbone" if _licence(is_mert, is_random) == "other" else None, library_name="transformers",
         pipeline_tag="audio-classification", tags=["singer-identification", "music", "singerid", config["strategy"]],
-        base_model=backbone if "/" in backbone and not Path(backbone).exists() else None,
+        base_model=backbone if "/" in backbone else None,  # a Hub id (local folders are recorded by name)
         eval_results=eval_results or None, metrics=["accuracy", "f1"],
     )
     labels = [config["id2label"][str(index)] for index in range(len(config["id2label"]))]
@@ -214,11 +218,13 @@ def _full_repo_id(repo_id: str, user: str) -> str:
 
 def push_model(run_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
     """Upload a training run (model, code, feature extractor, metrics, plots) with its card."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such folder; give a training output folder")
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{run_dir}: not a saved model (no config.json); give a training output folder")
     api, user = hub_api(token)
     repo_id = _full_repo_id(repo_id, user)
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{run_dir}: not a saved model (no config.json)")
     render_model_card(run_dir, repo_id).save(run_dir / "README.md")
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     api.upload_folder(repo_id=repo_id, folder_path=run_dir, allow_patterns=MODEL_FILES,
@@ -231,10 +237,12 @@ def push_dataset(dataset_dir: str | Path, repo_id: str, private: bool = False, t
     """Upload a preprocessed DatasetDict with its audio embedded, its card and parameters."""
     from datasets import load_from_disk
 
+    dataset_dir = Path(dataset_dir)
+    if not dataset_dir.is_dir():
+        raise FileNotFoundError(f"{dataset_dir}: no such folder; give a folder written by preprocess.py")
+    dataset = load_from_disk(str(dataset_dir))
     api, user = hub_api(token)
     repo_id = _full_repo_id(repo_id, user)
-    dataset_dir = Path(dataset_dir)
-    dataset = load_from_disk(str(dataset_dir))
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     # Our card and files first: push_to_hub then adds its dataset_info to the card's metadata.
     api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=dataset_dir, allow_patterns=DATASET_FILES,

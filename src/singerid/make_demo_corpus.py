@@ -12,6 +12,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from singerid.cli import command
 from singerid.demo_corpus import (
     ARTIST_NAMES,
     MAX_CHANNELS,
@@ -66,6 +67,7 @@ def _megabytes(paths: list[Path]) -> float:
     return sum(path.stat().st_size for path in paths) / 1e6
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     start = time.perf_counter()

@@ -61,12 +61,13 @@ class SingerClassifier(PreTrainedModel):
 
         `overrides` set SingerClassifierConfig fields; `backbone_overrides` the backbone's.
         """
-        from .backbones import load_backbone
+        from .backbones import load_backbone, portable_name
 
         backbone, sampling_rate = load_backbone(name_or_path, **(backbone_overrides or {}))
         id2label = id2label or {0: "LABEL_0", 1: "LABEL_1"}
         config = SingerClassifierConfig(
-            encoder_config=backbone.config, strategy=strategy, sampling_rate=sampling_rate, backbone_id=name_or_path,
+            encoder_config=backbone.config, strategy=strategy, sampling_rate=sampling_rate,
+            backbone_id=portable_name(name_or_path),
             id2label={int(i): label for i, label in id2label.items()},
             label2id={label: int(i) for i, label in id2label.items()}, **overrides,
         )
@@ -77,9 +78,9 @@ class SingerClassifier(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
-        model = super().from_pretrained(*args, **kwargs)
-        model.apply_freezing()  # loading replaces parameters, and with them requires_grad
-        return model
+        loaded = super().from_pretrained(*args, **kwargs)  # (model, info) with output_loading_info=True
+        (loaded[0] if isinstance(loaded, tuple) else loaded).apply_freezing()  # loading replaces requires_grad
+        return loaded
 
     def _init_weights(self, module):
         if isinstance(module, nn.Linear):
@@ -145,11 +146,12 @@ class SingerClassifier(PreTrainedModel):
                 labels: torch.Tensor | None = None, pooled_features: torch.Tensor | None = None,
                 **kwargs) -> SequenceClassifierOutput:
         """`logits` are log mean chunk probabilities. `pooled_features` (weighted_sum only):
-        precomputed `pooled_layer_features` of chunk-length inputs, instead of audio."""
+        precomputed `pooled_layer_features` of chunk-length inputs, instead of audio.
+        Inputs are cast to the model's dtype, so a model loaded in bf16 or fp16 takes float32 audio."""
         if pooled_features is not None:
-            logits = self.classify_pooled(pooled_features).float().log_softmax(-1)
+            logits = self.classify_pooled(pooled_features.to(self.dtype)).float().log_softmax(-1)
         else:
-            logits = self._song_log_probs(input_values, attention_mask)
+            logits = self._song_log_probs(input_values.to(self.dtype), attention_mask)
         loss = F.nll_loss(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 

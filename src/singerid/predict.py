@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from .cli import command
 from .prediction import SongPrediction, find_audio_files, predict_songs
-from .preprocessing.separation import SeparatorUnavailable
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,15 +24,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=int, default=3)
     parser.add_argument("--scores", action="store_true", help="write each artist's probability too")
     parser.add_argument("--separator", help="override the model's separator ('none' skips separation)")
-    parser.add_argument("--demucs-repo", metavar="DIR", help="local demucs weights")
+    parser.add_argument("--demucs-repo", metavar="DIR",
+                        help="local demucs weights (default: demucs's caches, or a download when online)")
     parser.add_argument("--no-silence-removal", dest="remove_silence", action="store_const", const=False,
                         help="override the model's silence removal")
     parser.add_argument("--batch-size", type=int, default=4, help="songs per forward pass")
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"),
+                        help="run the model in this precision (default: as saved)")
     parser.add_argument("--cache-dir", help="separation cache (default $SINGERID_CACHE or ~/.cache/singerid)")
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     output = Path(args.output)
@@ -43,13 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print(f"error: no audio files in {' '.join(args.input)}", file=sys.stderr)
         return 1
-    try:
-        predictions = predict_songs(files, args.model, top_k=args.top_k, separator=args.separator,
-                                    demucs_repo=args.demucs_repo, remove_silence=args.remove_silence,
-                                    device=args.device, batch_size=args.batch_size, cache_dir=args.cache_dir)
-    except SeparatorUnavailable as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    predictions = predict_songs(files, args.model, top_k=args.top_k, separator=args.separator,
+                                demucs_repo=args.demucs_repo, remove_silence=args.remove_silence,
+                                device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+                                cache_dir=args.cache_dir)
     done = [p for p in predictions if p.error is None]
     output.parent.mkdir(parents=True, exist_ok=True)
     (write_json if output.suffix.lower() == ".json" else write_csv)(output, done, args.scores)
@@ -57,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     errors = output.with_name(output.stem + ".errors.tsv")
     if failed:
         errors.write_text("".join(f"{p.path}\t{p.error}\n" for p in failed), encoding="utf-8")
-    raw = sum(p.used_raw_audio for p in done)
-    print(f"{len(done)} songs predicted → {output}" + (f" ({raw} on raw audio: nothing audible after cleaning)"
-                                                      if raw else "")
-          + (f"; {len(failed)} undecodable, listed in {errors}" if failed else ""))
+    quiet = sum(p.nothing_audible for p in done)
+    print(f"{len(done)} songs predicted → {output}"
+          + (f" ({quiet} on their loudest window: nothing audible after cleaning)" if quiet else "")
+          + (f"; {len(failed)} failed, listed in {errors}" if failed else ""))
     return 0 if done else 1
 
 

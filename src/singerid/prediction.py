@@ -2,8 +2,9 @@
 
     song file ─▶ decode ─▶ separate ─▶ remove silence ─▶ SingerClassifier (chunks, mean probabilities)
 
-Every decodable song gets an answer: when silence removal leaves nothing, the song's
-raw audio is classified instead. Undecodable files are reported, not fatal.
+Every song that decodes to at least one sample gets an answer: when silence removal
+leaves nothing, the loudest window is classified, as preprocessing keeps it for training.
+Whatever fails for one song is that song's error, reported and never fatal to the rest.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .audio import AudioDecodeError, is_audio_file, load_mono
+from .audio import is_audio_file
+from .errors import SongError, one_line, song_error, unavailable
 from .preprocessing import PreprocessConfig, SongPreprocessor
 
 logger = logging.getLogger(__name__)
+# Preprocessing fields without which silence removal cannot be repeated.
+SILENCE_FIELDS = ("remove_silence", "silence_db", "min_silence_seconds")
 
 
 @dataclass
@@ -30,18 +34,22 @@ class SongPrediction:
     path: str
     labels: list[str] = field(default_factory=list)  # best first
     scores: list[float] = field(default_factory=list)
-    used_raw_audio: bool = False  # cleaned audio was empty
-    error: str | None = None  # set when the file could not be decoded
+    nothing_audible: bool = False  # silence removal left nothing: the loudest window was classified
+    notes: list[str] = field(default_factory=list)  # repairs on the way (e.g. non-finite samples zeroed)
+    error: str | None = None  # set when the song could not be predicted
 
 
 def find_audio_files(inputs: list[str | Path]) -> list[Path]:
-    """Audio files among `inputs` (files, or folders searched recursively), sorted per folder."""
+    """Audio files among `inputs` (files, or folders searched recursively), sorted per folder.
+    An input that does not exist is an error: it is a user's mistake, not a bad song."""
     files = []
     for item in map(Path, inputs):
         if item.is_dir():
             files += sorted(path for path in item.rglob("*") if path.is_file() and is_audio_file(path))
-        else:
+        elif item.exists():
             files.append(item)
+        else:
+            raise FileNotFoundError(f"{item}: no such file or folder; give song files or folders that exist")
     return files
 
 
@@ -56,65 +64,93 @@ def song_ids(files: list[Path]) -> list[str]:
             for stem, path in zip(stems, files)]
 
 
-def load_model(model):
-    """A SingerClassifier from an instance, a folder or a Hub id."""
+def load_model(model, dtype: str | torch.dtype | None = None):
+    """A SingerClassifier from an instance, a folder or a Hub id (`dtype`: e.g. "bfloat16")."""
     if not isinstance(model, (str, Path)):
         return model
     from transformers import AutoModelForAudioClassification
 
-    return AutoModelForAudioClassification.from_pretrained(str(model))
+    try:
+        return AutoModelForAudioClassification.from_pretrained(str(model), **({"dtype": dtype} if dtype else {}))
+    except (OSError, ValueError) as error:  # missing folder, unknown or unreachable Hub id
+        raise unavailable("model", str(model), error) from None
 
 
-def prediction_config(model, **overrides) -> PreprocessConfig:
-    """The model's training preprocessing at its sampling rate, with `overrides` (None = keep)."""
-    stored = dict(model.config.preprocessing or {})
-    stored["sampling_rate"] = model.config.sampling_rate
-    stored.update({key: value for key, value in overrides.items() if value is not None})
-    if not model.config.preprocessing and "separator" not in overrides:
-        stored.setdefault("separator", "none")  # nothing recorded: classify the audio as given
-    return PreprocessConfig.from_dict(stored)
+def prediction_config(model, separator: str | None = None, remove_silence: bool | None = None) -> PreprocessConfig:
+    """The model's training preprocessing at its sampling rate; `separator` and
+    `remove_silence` override it (None: as recorded).
+
+    A stage the record does not name is not applied: no recorded separator means none,
+    and silence removal needs its recorded settings (a warning names what is missing).
+    """
+    recorded = dict(model.config.preprocessing or {})
+    values = {"segment_seconds": model.config.chunk_seconds, **recorded, "sampling_rate": model.config.sampling_rate}
+    values.setdefault("separator", "none")
+    missing = [name for name in SILENCE_FIELDS if name not in recorded]
+    if recorded and missing and recorded.get("remove_silence", True) and remove_silence is None:
+        logger.warning("the model's recorded preprocessing lacks %s: no silence removal", ", ".join(missing))
+    if missing:
+        values["remove_silence"] = False
+    if separator is not None:
+        values["separator"] = separator
+    if remove_silence is not None:
+        values["remove_silence"] = remove_silence
+    return PreprocessConfig.from_dict(values)
 
 
 def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str] | None = None,
-                  separator: str | None = None,
-                  demucs_repo: str | None = None, remove_silence: bool | None = None, device: str | None = None,
-                  batch_size: int = 4, cache_dir: str | Path | None = None, progress: bool = True) -> list[SongPrediction]:
+                  separator: str | None = None, demucs_repo: str | None = None, remove_silence: bool | None = None,
+                  device: str | None = None, dtype: str | torch.dtype | None = None, batch_size: int = 4,
+                  cache_dir: str | Path | None = None, progress: bool = True) -> list[SongPrediction]:
     """Top-k singers of each song, in input order.
 
-    `separator`, `demucs_repo` and `remove_silence` override the preprocessing stored in the
-    model's config. Songs are classified `batch_size` at a time (padded, with attention
-    masks) on `device` (CUDA when available).
+    `separator` and `remove_silence` override the preprocessing stored in the model's
+    config; `demucs_repo` is a local folder with the separator's weights. Songs are
+    classified `batch_size` at a time (padded, with attention masks) on `device` (CUDA
+    when available), with the model in `dtype` when given (e.g. "bfloat16").
     """
-    model = load_model(model).eval()
+    model = load_model(model, dtype).eval()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    config = prediction_config(model, separator=separator, demucs_repo=demucs_repo, remove_silence=remove_silence)
-    preprocessor = SongPreprocessor(config, cache_dir=cache_dir, device=device)
+    config = prediction_config(model, separator=separator, remove_silence=remove_silence)
+    preprocessor = SongPreprocessor(config, cache_dir=cache_dir, device=device, demucs_repo=demucs_repo)
     names = [model.config.id2label[index] for index in range(model.config.num_labels)]
 
     ids = ids or song_ids([Path(path) for path in paths])
     predictions = [SongPrediction(id=song_id, path=str(path)) for song_id, path in zip(ids, paths)]
     ready: list[tuple[SongPrediction, np.ndarray]] = []
-    for prediction in tqdm(predictions, desc="preparing songs", unit="song", disable=not progress):
+    for prediction in tqdm(predictions, desc="predicting", unit="song", disable=not progress):
         try:
-            ready.append((prediction, _clean_audio(preprocessor, prediction)))
-        except AudioDecodeError as error:
-            prediction.error = error.problem
-            tqdm.write(f"error: {error}", file=sys.stderr)
+            song = preprocessor.prepare(prediction.path)
+            prediction.nothing_audible, prediction.notes = song.nothing_audible, song.notes
+            ready.append((prediction, song.cleaned))
+        except Exception as error:  # one song's failure, whatever it is, is that song's alone
+            _fail(prediction, song_error(prediction.path, error))
         if len(ready) == batch_size:
-            _classify(model, ready, names, top_k, device)
+            _classify_isolated(model, ready, names, top_k, device)
             ready = []
     if ready:
-        _classify(model, ready, names, top_k, device)
+        _classify_isolated(model, ready, names, top_k, device)
     return predictions
 
 
-def _clean_audio(preprocessor: SongPreprocessor, prediction: SongPrediction) -> np.ndarray:
-    cleaned = preprocessor.audible(preprocessor.vocals(prediction.path))
-    if len(cleaned) == 0:  # nothing audible after the cut: classify the raw song instead
-        prediction.used_raw_audio = True
-        cleaned = load_mono(prediction.path, preprocessor.config.sampling_rate)
-    return cleaned
+def _fail(prediction: SongPrediction, error: SongError) -> None:
+    prediction.error = error.problem
+    tqdm.write(f"error: {error}", file=sys.stderr)
+
+
+def _classify_isolated(model, batch, names, top_k, device) -> None:
+    """Classify a batch; if it fails, each song alone, so a failure stays with its song."""
+    try:
+        _classify(model, batch, names, top_k, device)
+    except Exception as error:
+        if len(batch) == 1:
+            prediction = batch[0][0]
+            _fail(prediction, SongError(prediction.path, f"classification failed: {type(error).__name__}: "
+                                                         f"{one_line(error)}"))
+            return
+        for item in batch:
+            _classify_isolated(model, [item], names, top_k, device)
 
 
 def _classify(model, batch: list[tuple[SongPrediction, np.ndarray]], names: list[str], top_k: int, device) -> None:

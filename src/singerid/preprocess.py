@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
-from .preprocessing import NothingProcessed, PreprocessConfig, preprocess_corpus
-from .preprocessing.separation import SeparatorUnavailable
+from .cli import command
+from .preprocessing import PreprocessConfig, preprocess_corpus
 
 DEFAULTS = PreprocessConfig()
 
@@ -30,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output rate: 24000 for MERT (default), 16000 for WavLM")
     parser.add_argument("--separator", default=DEFAULTS.separator,
                         help="demucs model for vocal separation (default htdemucs); 'none' keeps the full mix")
-    parser.add_argument("--demucs-repo", metavar="DIR", help="local folder with demucs weights, for offline use")
+    parser.add_argument("--demucs-repo", metavar="DIR",
+                        help="local folder with demucs weights, for offline use (only their digest is recorded)")
     parser.add_argument("--silence-db", type=float, default=DEFAULTS.silence_db,
                         help="silence threshold in dBFS (default -35)")
     parser.add_argument("--min-silence-seconds", type=float, default=DEFAULTS.min_silence_seconds,
@@ -49,22 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        config = PreprocessConfig(
-            sampling_rate=args.sampling_rate, separator=args.separator, demucs_repo=args.demucs_repo,
-            remove_silence=args.remove_silence, silence_db=args.silence_db,
-            min_silence_seconds=args.min_silence_seconds, segment_seconds=args.segment_seconds,
-            hop_seconds=args.hop_seconds, min_segment_seconds=args.min_segment_seconds,
-        )
-        result = preprocess_corpus(args.input, args.output, config, split_lists=args.split_lists,
-                                   cache_dir=args.cache_dir, device=args.device,
-                                   separation_batch=args.separation_batch)
-    except (ValueError, FileNotFoundError, SeparatorUnavailable, NothingProcessed) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    config = PreprocessConfig(
+        sampling_rate=args.sampling_rate, separator=args.separator, remove_silence=args.remove_silence,
+        silence_db=args.silence_db, min_silence_seconds=args.min_silence_seconds,
+        segment_seconds=args.segment_seconds, hop_seconds=args.hop_seconds,
+        min_segment_seconds=args.min_segment_seconds,
+    )
+    result = preprocess_corpus(args.input, args.output, config, split_lists=args.split_lists,
+                               cache_dir=args.cache_dir, device=args.device,
+                               separation_batch=args.separation_batch, demucs_repo=args.demucs_repo)
     if result is None:  # a helper process under accelerate launch: the main process reports
         return 0
     counts = ", ".join(f"{split} {ds.num_rows}" for split, ds in result.dataset.items())

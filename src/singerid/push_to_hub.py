@@ -6,9 +6,9 @@ The Hub address and token are huggingface_hub's: HF_ENDPOINT, HF_TOKEN or `hf au
 from __future__ import annotations
 
 import argparse
-import sys
 
-from .hub import HubError, push_dataset, push_model
+from .cli import command
+from .hub import push_dataset, push_model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -28,16 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--model goes with --model-repo, and --dataset with --dataset-repo")
     if not (args.model or args.dataset):
         parser.error("nothing to push: give --model/--model-repo and/or --dataset/--dataset-repo")
-    try:
-        if args.dataset:
-            repo = push_dataset(args.dataset, args.dataset_repo, private=args.private)
-            print(f"dataset pushed to {repo}")
-        if args.model:
-            repo = push_model(args.model, args.model_repo, private=args.private)
-            print(f"model pushed to {repo}")
-    except (HubError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    if args.dataset:
+        repo = push_dataset(args.dataset, args.dataset_repo, private=args.private)
+        print(f"dataset pushed to {repo}")
+    if args.model:
+        repo = push_model(args.model, args.model_repo, private=args.private)
+        print(f"model pushed to {repo}")
     return 0
 
 

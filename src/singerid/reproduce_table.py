@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from .cli import command
 from .reproduction import CONFIGURATIONS, DEFAULT_BACKBONES, reproduce
 
 
@@ -23,10 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="one epoch per run: a smoke test of the whole table")
     parser.add_argument("--split-lists", metavar="DIR", help="explicit split lists (e.g. ARTIST20_ROOT/lists)")
     parser.add_argument("--separator", default="htdemucs")
-    parser.add_argument("--demucs-repo", metavar="DIR", help="local demucs weights")
+    parser.add_argument("--demucs-repo", metavar="DIR",
+                        help="local demucs weights (default: demucs's caches, or a download when online)")
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .preprocessing import PreprocessConfig, preprocess_corpus
+from .preprocessing.config import CONFIG_FILE
 from .training import DataArguments, ModelArguments, SingerTrainingArguments, run_training
 
 logger = logging.getLogger(__name__)
@@ -38,10 +39,10 @@ CONFIGURATIONS = (
 DEFAULT_BACKBONES = {"mert": "mert-v1-330m", "wavlm": "wavlm-large"}
 
 
-def preprocessing_configs(separator: str = "htdemucs", demucs_repo: str | None = None) -> dict[str, PreprocessConfig]:
+def preprocessing_configs(separator: str = "htdemucs") -> dict[str, PreprocessConfig]:
     # One rate for both: WavLM's runs resample the 24 kHz segments to 16 kHz when loading.
     return {
-        "vocals": PreprocessConfig(separator=separator, demucs_repo=demucs_repo, remove_silence=True),
+        "vocals": PreprocessConfig(separator=separator, remove_silence=True),
         "raw": PreprocessConfig(separator="none", remove_silence=False),
     }
 
@@ -60,9 +61,9 @@ def reproduce(data: str | Path, output: str | Path, backbones: dict[str, str] | 
     backbones = {**DEFAULT_BACKBONES, **(backbones or {})}
     configurations = [c for c in CONFIGURATIONS if not only or c.name in only]
     datasets = {}
-    for name, config in preprocessing_configs(separator, demucs_repo).items():
+    for name, config in preprocessing_configs(separator).items():
         if any(c.preprocessing == name for c in configurations):
-            datasets[name] = ensure_dataset(data, output / "data" / name, config, split_lists)
+            datasets[name] = ensure_dataset(data, output / "data" / name, config, split_lists, demucs_repo)
     results = {}
     for configuration in configurations:
         run = output / "runs" / configuration.name
@@ -79,12 +80,11 @@ def reproduce(data: str | Path, output: str | Path, backbones: dict[str, str] | 
     return table
 
 
-def ensure_dataset(data, folder: Path, config: PreprocessConfig, split_lists) -> Path:
-    saved = folder / "preprocess_config.json"
-    if saved.is_file() and PreprocessConfig.load(folder) == config:
+def ensure_dataset(data, folder: Path, config: PreprocessConfig, split_lists, demucs_repo=None) -> Path:
+    if (folder / CONFIG_FILE).is_file() and PreprocessConfig.load(folder).same_recipe(config):
         logger.info("reusing %s", folder)
         return folder
-    preprocess_corpus(corpus_root(data), folder, config, split_lists=split_lists)
+    preprocess_corpus(corpus_root(data), folder, config, split_lists=split_lists, demucs_repo=demucs_repo)
     return folder
 
 

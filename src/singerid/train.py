@@ -12,6 +12,7 @@ import sys
 
 from transformers import HfArgumentParser
 
+from .cli import command
 from .training import DataArguments, ModelArguments, SingerTrainingArguments, run_training
 
 
@@ -25,6 +26,7 @@ def parse(argv: list[str]) -> tuple[DataArguments, ModelArguments, SingerTrainin
     return parser.parse_args_into_dataclasses(args=argv)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     data_args, model_args, training_args = parse(sys.argv[1:] if argv is None else argv)
     metrics = run_training(data_args, model_args, training_args)

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -20,9 +19,11 @@ import torch
 from transformers import Trainer, TrainingArguments, set_seed
 
 from .data import AudioCollator, at_rate, feature_collator, load_corpus
-
+from .digests import weights_digest
 from .evaluation import (classification_metrics, evaluate_split, probabilities_from_logits, write_confusion_matrix,
                          write_metrics, write_per_artist_table)
+from .backbones import portable_name
+from .errors import unavailable
 from .modeling_singer import SingerClassifier
 
 logger = logging.getLogger(__name__)
@@ -89,11 +90,7 @@ class SingerTrainingArguments(TrainingArguments):
 
 def backbone_digest(model: SingerClassifier) -> str:
     """A content hash of the backbone's weights and config: the cache key of its features."""
-    digest = hashlib.sha256(model.config.encoder_config.to_json_string().encode())
-    for name, tensor in model.backbone.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    return weights_digest(model.backbone, model.config.encoder_config.to_json_string())
 
 
 def cache_pooled_features(model: SingerClassifier, dataset, collator: AudioCollator, batch_size: int = 16):
@@ -146,12 +143,15 @@ def build_model(model_args: ModelArguments, names: list[str], preprocessing: dic
         chunking = {"chunk_seconds": preprocessing["segment_seconds"],
                     "chunk_hop_seconds": preprocessing.get("hop_seconds") or preprocessing["segment_seconds"],
                     "min_chunk_seconds": preprocessing.get("min_segment_seconds")}
-    return SingerClassifier.from_backbone(
-        model_args.backbone, strategy=model_args.strategy, id2label=dict(enumerate(names)),
-        layer_norm_per_layer=model_args.layer_norm_per_layer, head_hidden_size=model_args.head_hidden_size,
-        head_dropout=model_args.head_dropout, freeze_feature_encoder=model_args.freeze_feature_encoder,
-        chunk_batch_size=model_args.chunk_batch_size, preprocessing=preprocessing, **chunking,
-    )
+    try:
+        return SingerClassifier.from_backbone(
+            model_args.backbone, strategy=model_args.strategy, id2label=dict(enumerate(names)),
+            layer_norm_per_layer=model_args.layer_norm_per_layer, head_hidden_size=model_args.head_hidden_size,
+            head_dropout=model_args.head_dropout, freeze_feature_encoder=model_args.freeze_feature_encoder,
+            chunk_batch_size=model_args.chunk_batch_size, preprocessing=preprocessing, **chunking,
+        )
+    except OSError as error:  # a folder that is not there, a Hub id that cannot be reached
+        raise unavailable("backbone", model_args.backbone, error) from None
 
 
 def run_training(data_args: DataArguments, model_args: ModelArguments, args: SingerTrainingArguments) -> dict:
@@ -220,7 +220,9 @@ def training_summary(data_args: DataArguments, model_args: ModelArguments, args:
     """What the model card reports about how the model was trained."""
     optimizer = "Adam (L2 weight decay)" if args.adam_l2 else str(args.optim)
     precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
-    return {"dataset": data_args.dataset, "backbone": model_args.backbone, "strategy": model_args.strategy,
+    # Names that mean something elsewhere: the summary is shared with the model.
+    return {"dataset": portable_name(data_args.dataset), "backbone": portable_name(model_args.backbone),
+            "strategy": model_args.strategy,
             "optimizer": optimizer, "learning_rate": args.learning_rate, "weight_decay": args.weight_decay,
             "batch_size": args.per_device_train_batch_size * max(1, args.world_size),
             "epochs": args.num_train_epochs, "max_steps": args.max_steps, "max_grad_norm": args.max_grad_norm,

@@ -19,7 +19,10 @@ CONFIG_FILE = "preprocess_config.json"
 class PreprocessConfig:
     sampling_rate: int = 24000  # MERT's rate; 16000 for WavLM
     separator: str = "htdemucs"  # a demucs model name, or "none" to keep the full mix
-    demucs_repo: str | None = None  # local folder with demucs weights (offline use)
+    # The separator's weights by content (a digest), recorded when a dataset is made.
+    # Where the weights come from (a local folder, a cache, a download) is the business of
+    # the machine that runs, so no path is ever stored here.
+    separator_weights: str | None = None
     remove_silence: bool = True
     silence_db: float = -35.0  # quieter than this (dBFS) counts as silence
     min_silence_seconds: float = 0.5  # shorter quiet stretches are kept
@@ -46,13 +49,28 @@ class PreprocessConfig:
     def uses_separator(self) -> bool:
         return self.separator.lower() != "none"
 
+    def same_recipe(self, other: "PreprocessConfig") -> bool:
+        """Whether `other` asks for what this config made; an unrecorded weights digest
+        on either side matches any."""
+        weights = {self.separator_weights, other.separator_weights}
+        if None in weights:
+            weights.discard(None)
+        return len(weights) <= 1 and dataclasses.replace(self, separator_weights=None) == \
+            dataclasses.replace(other, separator_weights=None)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "PreprocessConfig":
+    def known_fields(cls, values: dict) -> dict:
+        """`values` without keys this config does not have, such as the `demucs_repo`
+        path that configs written by earlier versions hold."""
         known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
+        return {key: value for key, value in values.items() if key in known}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "PreprocessConfig":
+        return cls(**cls.known_fields(values))
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder, CONFIG_FILE)

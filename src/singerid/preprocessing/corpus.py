@@ -25,7 +25,8 @@ class Song:
 def find_songs(root: str | Path) -> list[Song]:
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: input folder does not exist")
+        raise FileNotFoundError(f"{root}: no such folder; give the folder of songs, laid out as "
+                                "<artist>/<album>/<track>")
     found: list[tuple[Path, tuple[str, ...]]] = []
     for artist_dir in sorted(root.iterdir()):
         if not artist_dir.is_dir() or artist_dir.name.startswith(("_", ".")):

@@ -20,11 +20,12 @@ import datasets
 from datasets import Audio, ClassLabel, Dataset, DatasetDict, Features, Value
 from tqdm.auto import tqdm
 
-from ..audio import AudioDecodeError
+from ..backbones import portable_name
+from ..errors import SingeridError, SongError, song_error
 from .config import PreprocessConfig
 from .corpus import Song, find_songs
 from .pipeline import SongPreprocessor
-from .splits import SPLITS, split_by_album, split_from_lists
+from .splits import SPLITS, albums_in_several_splits, split_by_album, split_from_lists
 
 REPORT_FILE = "preprocess_report.json"
 logger = logging.getLogger(__name__)
@@ -47,13 +48,14 @@ def segment_features(artists: list[str], sampling_rate: int) -> Features:
 
 @dataclass
 class SongReport:
-    source: str
+    source: str  # relative to the corpus root: the report travels with the dataset
     split: str
     status: str = "pending"  # ok / skipped
     seconds_in: float = 0.0
     seconds_kept: float = 0.0
     num_segments: int = 0
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # repairs and fallbacks (non-finite samples, nothing audible)
 
 
 @dataclass
@@ -61,13 +63,14 @@ class PreprocessResult:
     dataset: DatasetDict
     songs: dict[str, SongReport]
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    shared_albums: dict[str, list[str]] = field(default_factory=dict)  # "artist/album" → its splits
 
     @property
     def num_ok(self) -> int:
         return sum(report.status == "ok" for report in self.songs.values())
 
 
-class NothingProcessed(RuntimeError):
+class NothingProcessed(SingeridError):
     """Not one song of the input could be processed."""
 
 
@@ -79,8 +82,12 @@ def preprocess_corpus(
     cache_dir: str | Path | None = None,
     device: str | None = None,
     separation_batch: int = 1,
+    demucs_repo: str | Path | None = None,
 ) -> PreprocessResult | None:
     """Build and save the DatasetDict, its report, its parameters and its card.
+
+    `demucs_repo`: a local folder with the separator's weights (else demucs's caches or a
+    download); only the weights' digest is recorded, never the folder.
 
     Under `accelerate launch` with N processes, each process separates its share of the
     songs (on its own GPU), and the main process then assembles the dataset from the
@@ -95,10 +102,16 @@ def preprocess_corpus(
         raise NothingProcessed(f"{input_dir}: no audio files found in <artist>/<album>/<track> folders")
     assignment = split_from_lists(songs, split_lists) if split_lists else split_by_album(songs)
     songs = [song for song in songs if song.song_id in assignment]
-    reports = {song.song_id: SongReport(str(song.path), assignment[song.song_id]) for song in songs}
+    shared = albums_in_several_splits(songs, assignment)
+    for album, splits in shared.items():
+        logger.warning("album %s has songs in several splits (%s): its songs are not held out", album,
+                       ", ".join(splits))
+    reports = {song.song_id: SongReport(song.path.relative_to(input_dir).as_posix(), assignment[song.song_id])
+               for song in songs}
     artists = sorted({song.artist for song in songs})
-    preprocessor = SongPreprocessor(config, cache_dir=cache_dir,
+    preprocessor = SongPreprocessor(config, cache_dir=cache_dir, demucs_repo=demucs_repo,
                                     device=device or (str(state.device) if state.num_processes > 1 else None))
+    config = preprocessor.recorded_config
     started = time.perf_counter()
 
     if preprocessor.separator is not None:
@@ -126,13 +139,13 @@ def preprocess_corpus(
             dataset.save_to_disk(str(output_dir), num_shards=empty)
     dataset = DatasetDict.load_from_disk(str(output_dir))
 
-    result = PreprocessResult(dataset, reports, dict(preprocessor.seconds))
+    result = PreprocessResult(dataset, reports, dict(preprocessor.seconds), shared)
     result.stage_seconds["total"] = time.perf_counter() - started
     config.save(output_dir)
     _write_report(output_dir / REPORT_FILE, result, config)
     from ..hub import write_dataset_card
 
-    write_dataset_card(output_dir, result, config, source=str(input_dir))
+    write_dataset_card(output_dir, result, config, source=portable_name(str(input_dir)))
     if result.num_ok == 0:
         raise NothingProcessed(f"{input_dir}: none of {len(songs)} audio files could be decoded")
     return result
@@ -209,14 +222,16 @@ def _segment_rows(songs, preprocessor, reports, label_of, bar):
         if report.status == "skipped":
             continue
         try:
-            vocals = preprocessor.vocals(song.path)
-        except AudioDecodeError as error:
-            _skip(report, error)
+            prepared = preprocessor.prepare(song.path)
+            cleaned = prepared.cleaned
+            segments, spans = preprocessor.segments(cleaned)
+        except Exception as error:  # one song's failure, whatever it is, is that song's alone
+            _skip(report, song_error(song.path, error))
             continue
-        cleaned = preprocessor.remove_silence(vocals)
-        segments, spans = preprocessor.segments(cleaned)
-        report.status, report.num_segments = "ok", len(spans)
-        report.seconds_in, report.seconds_kept = len(vocals) / rate, len(cleaned) / rate
+        report.status, report.num_segments, report.notes = "ok", len(spans), prepared.notes
+        report.seconds_in, report.seconds_kept = prepared.seconds_in, len(cleaned) / rate
+        for note in prepared.notes:
+            tqdm.write(f"note: {song.path}: {note}", file=sys.stderr)
         for index, (segment, (start, end)) in enumerate(zip(segments, spans)):
             yield {
                 "audio": {"array": segment, "sampling_rate": rate},
@@ -230,7 +245,7 @@ def _segment_rows(songs, preprocessor, reports, label_of, bar):
             }
 
 
-def _skip(report: SongReport, error: AudioDecodeError) -> None:
+def _skip(report: SongReport, error: SongError) -> None:
     report.status, report.error = "skipped", error.problem
     tqdm.write(f"skipped {error}", file=sys.stderr)
 
@@ -246,6 +261,7 @@ def _write_report(path: Path, result: PreprocessResult, config: PreprocessConfig
         "seconds_in": round(seconds_in, 3),
         "seconds_kept": round(sum(report.seconds_kept for report in songs), 3),
         "stage_seconds": {stage: round(seconds, 3) for stage, seconds in result.stage_seconds.items()},
+        "albums_in_several_splits": result.shared_albums,
     }
     body = {"summary": summary, "config": config.to_dict(),
             "songs": {song_id: vars(report) for song_id, report in result.songs.items()}}

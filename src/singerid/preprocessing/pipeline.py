@@ -1,29 +1,38 @@
 """One song through the stages: decode → separate → remove silence → segment.
 
-`SongPreprocessor` is shared by dataset building and prediction. The expensive stage,
-separation, is cached on disk per song, keyed by the file's content and the
-parameters that shape the result, so an interrupted run resumes where it stopped and a
-changed file at the same path is never served stale work.
+`SongPreprocessor` is shared by dataset building and prediction, so a song is prepared
+the same way for both (`prepare`). Whatever goes wrong with one song becomes a
+`SongError` naming the file, the stage and the reason; callers record it and go on.
+
+The expensive stage, separation, is cached on disk per song, keyed by the file's
+content and what shapes the result (the separator and its weights' digest, never their
+path), so an interrupted run resumes where it stopped and a changed file at the same
+path is never served stale work.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from functools import lru_cache
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from ..audio import AudioDecodeError, decode, downmix, load_mono, resample
-from .config import PreprocessConfig
+from ..audio import decode, downmix, resample, zero_non_finite
+from ..digests import file_digest
+from ..errors import SongError, one_line
 from ..segments import cut_segments, plan_segments
+from .config import PreprocessConfig
 from .silence import audible_intervals, keep_intervals, loudest_window
+
+logger = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -31,92 +40,136 @@ def default_cache_dir() -> Path:
     return Path(root)
 
 
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's content (remembered while its size and mtime stay the same)."""
-    stat = Path(path).stat()
-    return _digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+@dataclass
+class PreparedSong:
+    """A song after decoding, separation and silence removal, ready to cut or classify."""
 
-
-@lru_cache(maxsize=4096)
-def _digest(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    seconds_in: float  # the decoded (separated) audio's length
+    cleaned: np.ndarray  # mono, at the config's rate
+    nothing_audible: bool = False  # silence removal left nothing: the loudest window was kept
+    notes: list[str] = field(default_factory=list)  # what was repaired on the way
 
 
 class SongPreprocessor:
-    """Turns song files into cleaned mono vocals and fixed-length segments."""
+    """Turns song files into cleaned mono vocals and fixed-length segments.
 
-    def __init__(self, config: PreprocessConfig, cache_dir: str | Path | None = None, device: str | None = None):
+    `demucs_repo`: a local folder with the separator's weights; without it they come
+    from demucs's and torch hub's caches, or a download where the machine is online.
+    """
+
+    def __init__(self, config: PreprocessConfig, cache_dir: str | Path | None = None, device: str | None = None,
+                 demucs_repo: str | Path | None = None):
         self.config = config
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.seconds = defaultdict(float)  # wall time per stage, for throughput reports
+        self.notes: dict[str, list[str]] = defaultdict(list)  # per song path, until `prepare` hands them out
         self.separator = None
         if config.uses_separator:
             from .separation import VocalSeparator
 
-            self.separator = VocalSeparator(config.separator, repo=config.demucs_repo, device=device)
+            self.separator = VocalSeparator(config.separator, repo=demucs_repo, device=device)
+            if config.separator_weights not in (None, self.separator.weights):
+                logger.warning("the %s weights found here (%s) differ from those recorded (%s): results may differ",
+                               config.separator, self.separator.weights, config.separator_weights)
+
+    @property
+    def recorded_config(self) -> PreprocessConfig:
+        """The config as it should be recorded beside what it made: with the weights' digest."""
+        return replace(self.config, separator_weights=self.separator.weights if self.separator else None)
+
+    # -- the whole song ------------------------------------------------------------------
+    def prepare(self, path: str | Path) -> PreparedSong:
+        """Decode, separate and remove silence; a song with nothing audible keeps its
+        loudest segment-long window, so every decodable song can be segmented."""
+        vocals = self.vocals(path)
+        with self._stage("silence", path):
+            cleaned = self.audible(vocals)
+        song = PreparedSong(len(vocals) / self.config.sampling_rate, cleaned, notes=self.notes.pop(str(path), []))
+        if len(cleaned) == 0:
+            song.nothing_audible = True
+            song.cleaned = loudest_window(vocals, round(self.config.segment_seconds * self.config.sampling_rate))
+            song.notes.append("nothing audible after silence removal: kept the loudest segment-long window")
+        return song
 
     # -- stage 1 + 2: decode and separate (cached) --------------------------------------
     def vocals(self, path: str | Path) -> np.ndarray:
         """Mono vocals at the target rate (the whole mix when there is no separator)."""
         if self.separator is None:
-            with self._timed("decode"):
-                return load_mono(path, self.config.sampling_rate)
+            return self._decode(path, self.config.sampling_rate, channels=1)[0]
         errors = self.separate([path])
         if errors:
             raise errors[str(path)]
-        with self._timed("cache_read"):
+        with self._stage("cache_read", path):
             return sf.read(self._cache_path(path), dtype="float32")[0]
 
-    def separate(self, paths: list[str | Path]) -> dict[str, AudioDecodeError]:
-        """Separate a batch of songs unless all are cached; returns the undecodable ones.
+    def separate(self, paths: list[str | Path]) -> dict[str, SongError]:
+        """Separate a batch of songs unless all are cached; returns the songs that failed.
 
         The batch is the unit (a stem's last window depends on its batch), so a batch with
         any song missing is separated whole: a resumed run then writes what an
-        uninterrupted run would have.
+        uninterrupted run would have. A batch that fails is retried one song at a time,
+        so one bad song costs only itself.
         """
         todo, mixes, errors = [], [], {}
         if all(self.is_cached(path) for path in paths):
             return errors
         for path in paths:
             try:
-                with self._timed("decode"):
-                    mixes.append(decode(path, self.separator.sampling_rate, self.separator.channels))
+                mixes.append(self._decode(path, self.separator.sampling_rate, self.separator.channels))
                 todo.append(path)
-            except AudioDecodeError as error:
+            except SongError as error:
                 errors[str(path)] = error
-        if not todo:
-            return errors
-        with self._timed("separate"):
-            stems = self.separator.vocals_batch(mixes)
-        for path, stem in zip(todo, stems):
-            vocals = resample(downmix(stem), self.separator.sampling_rate, self.config.sampling_rate)
-            self._write_atomically(self._cache_path(path), vocals)
+        if len(todo) > 1:
+            try:
+                with self._stage("separate", todo[0]):
+                    stems = self.separator.vocals_batch(mixes)
+            except SongError:
+                for path, mix in zip(todo, mixes):
+                    errors |= self._separate_one(path, mix)
+                return errors
+            for path, stem in zip(todo, stems):
+                self._store(path, stem)
+        elif todo:
+            errors |= self._separate_one(todo[0], mixes[0])
         return errors
 
+    def _separate_one(self, path, mix) -> dict[str, SongError]:
+        try:
+            with self._stage("separate", path):
+                self._store(path, self.separator.vocals_batch([mix])[0])
+        except SongError as error:
+            return {str(path): error}
+        return {}
+
+    def _store(self, path, stem: np.ndarray) -> None:
+        vocals = resample(downmix(stem), self.separator.sampling_rate, self.config.sampling_rate)
+        self._write_atomically(self._cache_path(path), vocals)
+
+    def _decode(self, path, sampling_rate: int, channels: int) -> np.ndarray:
+        with self._stage("decode", path):
+            wav, replaced = zero_non_finite(decode(path, sampling_rate=sampling_rate, channels=channels))
+        if replaced:
+            self.notes[str(path)].append(f"{replaced} non-finite samples (NaN or ±Inf) replaced by zeros")
+        return wav
+
     def is_cached(self, path: str | Path) -> bool:
-        return self.separator is not None and self._cache_path(path).is_file()
+        if self.separator is None:
+            return False
+        try:
+            return self._cache_path(path).is_file()
+        except OSError:  # missing or unreadable: decoding will say what is wrong with it
+            return False
 
     # -- stage 3: silence ----------------------------------------------------------------
     def audible(self, vocals: np.ndarray) -> np.ndarray:
         """The audible parts (all of it when silence removal is off); may be empty."""
-        if not self.config.remove_silence:
+        rate = self.config.sampling_rate
+        # Audio shorter than the shortest silence that is cut holds nothing to cut (and
+        # unsilence's detector fails on a few milliseconds).
+        if not self.config.remove_silence or len(vocals) < self.config.min_silence_seconds * rate:
             return vocals
-        with self._timed("silence"):
-            rate = self.config.sampling_rate
-            spans = audible_intervals(vocals, rate, self.config.silence_db, self.config.min_silence_seconds)
-            return keep_intervals(vocals, rate, spans)
-
-    def remove_silence(self, vocals: np.ndarray) -> np.ndarray:
-        """The audible parts; the loudest segment-long window if nothing is audible,
-        so an all-silent song still gets a segment."""
-        cleaned = self.audible(vocals)
-        if len(cleaned) == 0:
-            cleaned = loudest_window(vocals, round(self.config.segment_seconds * self.config.sampling_rate))
-        return cleaned
+        spans = audible_intervals(vocals, rate, self.config.silence_db, self.config.min_silence_seconds)
+        return keep_intervals(vocals, rate, spans)
 
     # -- stage 4: segments ---------------------------------------------------------------
     def segment_spans(self, num_samples: int) -> list[tuple[int, int]]:
@@ -136,9 +189,9 @@ class SongPreprocessor:
     def _cache_path(self, path: str | Path) -> Path:
         params = {
             "separator": self.config.separator,
-            "demucs_repo": str(Path(self.config.demucs_repo).resolve()) if self.config.demucs_repo else None,
+            "weights": self.separator.weights,
             "sampling_rate": self.config.sampling_rate,
-            "format": 1,  # bump when the cached content changes meaning
+            "format": 2,  # bump when the cached content changes meaning
         }
         key = hashlib.sha256((file_digest(path) + json.dumps(params, sort_keys=True)).encode()).hexdigest()
         return self.cache_dir / "vocals" / key[:2] / f"{key}.flac"
@@ -157,3 +210,14 @@ class SongPreprocessor:
             yield
         finally:
             self.seconds[stage] += time.perf_counter() - start
+
+    @contextmanager
+    def _stage(self, stage: str, path: str | Path):
+        """Timed, and whatever fails in it is this song's `SongError`."""
+        try:
+            with self._timed(stage):
+                yield
+        except SongError:
+            raise
+        except Exception as error:
+            raise SongError(path, f"{stage} failed: {type(error).__name__}: {one_line(error)}") from error

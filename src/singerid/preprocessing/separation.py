@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import numpy as np
 
+from ..digests import weights_digest
+from ..errors import SingeridError, one_line
 
-class SeparatorUnavailable(RuntimeError):
+
+class SeparatorUnavailable(SingeridError):
     """The separator's weights cannot be had (offline, or a wrong local repo)."""
+
+
+REMEDIES = "Pass --demucs-repo DIR with local weights, or --separator none to skip separation."
 
 
 def save_to_local_repo(model, repo: str | Path, name: str) -> Path:
@@ -68,18 +76,25 @@ class VocalSeparator:
         import torch
         from demucs.pretrained import get_model
 
+        from huggingface_hub import constants
+
+        if repo is None and constants.HF_HUB_OFFLINE and not weights_cached(name):
+            raise SeparatorUnavailable(f"demucs model {name!r}: its weights are not in the demucs or Hugging Face "
+                                       f"caches, and the Hub is off (HF_HUB_OFFLINE=1). {REMEDIES}")
+        messages = io.StringIO()
         try:
-            self.model = get_model(name, repo=Path(repo) if repo else None)
-        except Exception as error:
-            where = f"local repo {repo}" if repo else "the demucs cache (and the network)"
-            raise SeparatorUnavailable(
-                f"cannot load demucs model {name!r} from {where}: {error}. "
-                "Pass --demucs-repo DIR with local weights, or --separator none to skip separation."
-            ) from None
+            # demucs reports some failures by printing and calling sys.exit: keep both in here.
+            with contextlib.redirect_stderr(messages):
+                self.model = get_model(name, repo=Path(repo) if repo else None)
+        except (Exception, SystemExit) as error:
+            where = f"local repo {repo}" if repo else "the demucs and Hugging Face caches (or a download)"
+            reason = (messages.getvalue().strip().replace("\n", " ") or one_line(error)).rstrip(".")
+            raise SeparatorUnavailable(f"cannot load demucs model {name!r} from {where}: {reason}. {REMEDIES}") from None
         self.model.eval()
         if "vocals" not in self.model.sources:
             raise SeparatorUnavailable(f"demucs model {name!r} has no 'vocals' source: {self.model.sources}")
         self.name = name
+        self.weights = "sha256:" + weights_digest(self.model)[:16]  # what the weights are, wherever they came from
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.segment_seconds = segment_seconds
         self.sampling_rate: int = self.model.samplerate

@@ -10,7 +10,8 @@ order, cycling 4 train / 1 validation / 1 test, with a warning.
 
 Explicit lists override the rule: a folder with `train.list`, `validation.list`,
 `test.list` (or artist20's `a20-trn-tracks.list`, `a20-val-tracks.list`,
-`a20-tst-tracks.list`), one `artist/album/track` per line without extension.
+`a20-tst-tracks.list`), one `artist/album/track` per line without extension. An album whose songs the lists put
+in more than one split is named in a warning and in the preprocessing report.
 """
 
 from __future__ import annotations
@@ -96,3 +97,14 @@ def split_from_lists(songs: list[Song], lists_dir: str | Path) -> dict[str, str]
     if unlisted:
         logger.warning("%d songs are on no list and are left out, e.g. %s", len(unlisted), unlisted[0])
     return {song_id: split for song_id, split in assignment.items() if song_id in known}
+
+
+def albums_in_several_splits(songs: list[Song], assignment: dict[str, str]) -> dict[str, list[str]]:
+    """`artist/album` → its splits, for albums whose songs are not all in one split
+    (possible only with list files: the default rule assigns whole albums)."""
+    splits_of: dict[str, set[str]] = defaultdict(set)
+    for song in songs:
+        if song.album is not None and song.song_id in assignment:
+            splits_of[f"{song.artist}/{song.album}"].add(assignment[song.song_id])
+    return {album: [split for split in SPLITS if split in splits] for album, splits in sorted(splits_of.items())
+            if len(splits) > 1}
