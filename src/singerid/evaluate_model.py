@@ -11,8 +11,8 @@ from pathlib import Path
 
 from .cli import command
 from .data import AudioCollator, at_rate, load_corpus
-from .prediction import load_model
 from .evaluation import evaluate_split, write_confusion_matrix, write_metrics, write_per_artist_table
+from .prediction import load_model
 
 
 def build_parser() -> argparse.ArgumentParser:

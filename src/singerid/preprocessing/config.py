@@ -52,11 +52,9 @@ class PreprocessConfig:
     def same_recipe(self, other: "PreprocessConfig") -> bool:
         """Whether `other` asks for what this config made; an unrecorded weights digest
         on either side matches any."""
-        weights = {self.separator_weights, other.separator_weights}
-        if None in weights:
-            weights.discard(None)
-        return len(weights) <= 1 and dataclasses.replace(self, separator_weights=None) == \
-            dataclasses.replace(other, separator_weights=None)
+        if None in (self.separator_weights, other.separator_weights):
+            return dataclasses.replace(self, separator_weights=None) == dataclasses.replace(other, separator_weights=None)
+        return self == other
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -75,7 +75,6 @@ class VocalSeparator:
                  segment_seconds: float | None = None):
         import torch
         from demucs.pretrained import get_model
-
         from huggingface_hub import constants
 
         if repo is None and constants.HF_HUB_OFFLINE and not weights_cached(name):
