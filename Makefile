@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 	@touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m singerid.demo --output $(DEMO) --backbone $(BACKBONE)
+	$(BIN)/python -m singerid demo --output $(DEMO) --backbone $(BACKBONE)
 
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests

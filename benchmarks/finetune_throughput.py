@@ -32,7 +32,7 @@ from transformers import MODEL_MAPPING
 
 from machine import describe
 from singerid import PRESETS, SingerClassifier, SingerClassifierConfig
-from singerid.backbones import preset_config
+from singerid.models.singer.backbones import preset_config
 
 # Forward GFLOP per second of audio (DESIGN.md, "Facts measured here").
 GFLOP_PER_AUDIO_SECOND = {"mert-v1-330m": 53.9, "mert-v1-95m": 20.8, "wavlm-large": 37.1}

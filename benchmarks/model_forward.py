@@ -14,7 +14,7 @@ import time
 import torch
 
 from singerid import PRESETS, SingerClassifier, SingerClassifierConfig
-from singerid.backbones import preset_config
+from singerid.models.singer.backbones import preset_config
 
 
 def main() -> None:

@@ -126,7 +126,7 @@ def build_naive(corpus: Path, output: Path, config, cache_dir: Path, device: str
 
 
 def synthesize(args: argparse.Namespace) -> dict:
-    from singerid.demo_corpus import synthesize_corpus
+    from singerid.recipes.demo_corpus import synthesize_corpus
 
     started = time.perf_counter()
     synthesize_corpus(args.corpus, singers=args.singers, albums=args.albums, songs=args.songs,

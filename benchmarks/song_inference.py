@@ -5,7 +5,7 @@
 
 Our path is one `model(song)` call: the model cuts the song into 5 s chunks and runs
 `chunk_batch_size` of them per backbone call. The naive path loops in Python, one
-`model.chunk_logits` call per chunk (cut the same way, `singerid.segments.plan_segments`),
+`model.chunk_logits` call per chunk (cut the same way, `singerid.models.singer.segments.plan_segments`),
 and averages the chunk probabilities. Both must give the same song probabilities.
 
 Random weights (nothing is downloaded): the architecture is built from the preset's config.
@@ -21,8 +21,8 @@ import torch
 
 from machine import describe
 from singerid import PRESETS, SingerClassifier, SingerClassifierConfig
-from singerid.backbones import preset_config
-from singerid.segments import plan_segments
+from singerid.models.singer.backbones import preset_config
+from singerid.models.singer.segments import plan_segments
 
 
 def build_model(args, device: torch.device) -> SingerClassifier:

@@ -18,7 +18,7 @@ from datasets import Audio, ClassLabel, Dataset, Features, Value
 from transformers import TrainerCallback
 
 from singerid import SingerClassifier, SingerClassifierConfig
-from singerid.backbones import preset_config
+from singerid.models.singer.backbones import preset_config
 from singerid.data import AudioCollator, feature_collator
 from singerid.training import SingerTrainer, SingerTrainingArguments, cache_pooled_features
 

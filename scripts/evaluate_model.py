@@ -1,6 +1,6 @@
-"""Evaluate a saved singer classifier on a dataset split (see `--help`)."""
+"""singerid evaluate_model: metrics and confusion matrix of a saved model on a dataset split (see --help). Also `singerid evaluate_model` and `python -m singerid evaluate_model`."""
 
-from singerid.evaluate_model import main
+from singerid.commands.evaluate_model import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,6 +1,6 @@
-"""Predict the singers of songs with a trained model (see `--help`)."""
+"""singerid predict: top-k singers of songs, with the model's own preprocessing (CSV / JSON) (see --help). Also `singerid predict` and `python -m singerid predict`."""
 
-from singerid.predict import main
+from singerid.commands.predict import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,6 +1,6 @@
-"""Songs → DatasetDict of 5 s vocal segments split by album (see `--help`)."""
+"""singerid preprocess: songs → DatasetDict of vocal segments, split by album (see --help). Also `singerid preprocess` and `python -m singerid preprocess`."""
 
-from singerid.preprocess import main
+from singerid.commands.preprocess import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,6 +1,6 @@
-"""Train a singer classifier (see `--help`); runs under `accelerate launch` too."""
+"""singerid train: train a singer classifier (Trainer; runs under accelerate launch) (see --help). Also `singerid train` and `python -m singerid train`."""
 
-from singerid.train import main
+from singerid.commands.train import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

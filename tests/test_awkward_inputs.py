@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 from datasets import load_from_disk
 
-from conftest import tone, write_tone
+from helpers import tone, write_tone
 from singerid import SingerClassifier
 
 ALBUM = ("odd_artist", "odd_album")
@@ -97,10 +97,10 @@ def battery(tmp_path_factory):
     return root / "corpus", out, processed, skipped
 
 
-def _start(module, *args):
+def _start(command, *args):
     # Output goes to files, not pipes: a full pipe would stall a command nobody is reading yet.
     streams = [tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(2)]
-    process = subprocess.Popen([sys.executable, "-m", module, *map(str, args)], stdout=streams[0],
+    process = subprocess.Popen([sys.executable, "-m", "singerid", command, *map(str, args)], stdout=streams[0],
                                stderr=streams[1], env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     return process, streams
 
@@ -116,14 +116,14 @@ def _finish(started):
     return subprocess.CompletedProcess(process.args, process.returncode, *text)
 
 
-def _run(module, *args):
-    return _finish(_start(module, *args))
+def _run(command, *args):
+    return _finish(_start(command, *args))
 
 
 @pytest.fixture(scope="module")
 def result(battery):
     corpus, out, _, _ = battery
-    capture = _run("singerid.preprocess", "--input", corpus, "--output", out, "--separator", "none",
+    capture = _run("preprocess", "--input", corpus, "--output", out, "--separator", "none",
                    "--sampling-rate", RATE)
     if not (out / "preprocess_report.json").is_file():
         pytest.fail(f"preprocess wrote no report (exit {capture.returncode}): {capture.stderr.strip()[-2000:]}")
@@ -147,7 +147,7 @@ def prediction(battery, tmp_path_factory):
                                   "min_silence_seconds": 0.5, "segment_seconds": 5.0, "sampling_rate": 24000}
     model.save_pretrained(folder / "model")
     album = corpus / ALBUM[0] / ALBUM[1]
-    started = {suffix: _start("singerid.predict", "--model", folder / "model", "--input", album,
+    started = {suffix: _start("predict", "--model", folder / "model", "--input", album,
                               "--output", folder / f"rows_{suffix}.{suffix}", "--device", "cpu")
                for suffix in ("csv", "json")}  # side by side: each spends seconds importing
     runs = {suffix: _finish(process) for suffix, process in started.items()}
@@ -276,7 +276,7 @@ def test_all_files_bad_exits_non_zero_with_a_message(tmp_path):
     album.mkdir(parents=True)
     (album / "x.mp3").write_text("text")
     (album / "y.wav").write_bytes(b"")
-    capture = subprocess.run([sys.executable, "-m", "singerid.preprocess", "--input", str(tmp_path / "corpus"),
+    capture = subprocess.run([sys.executable, "-m", "singerid", "preprocess", "--input", str(tmp_path / "corpus"),
                               "--output", str(tmp_path / "out"), "--separator", "none"],
                              capture_output=True, text=True)
     assert capture.returncode != 0

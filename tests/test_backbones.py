@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import HubertModel, WavLMModel
 
-from conftest import tiny_backbone
+from helpers import tiny_backbone
 from singerid import PRESETS, SingerClassifier, UnsupportedBackbone
-from singerid.backbones import load_backbone, preset_config
+from singerid.models.singer.backbones import load_backbone, preset_config
 
 
 def _same_outputs(a, b, rate=24000):

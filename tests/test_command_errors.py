@@ -6,7 +6,7 @@ Nothing here reaches the network: the Hub is off (HF_HUB_OFFLINE=1), the Hugging
 torch caches are empty folders, and HTTP(S) proxies point at a closed port, so code that
 tries to download anyway fails at once instead of fetching weights. Most cases run as
 `python -m singerid.<command>`, as a user would; the ones that need no fresh caches run
-in-process through `singerid.cli.main`, which is faster (every command keeps at least one
+in-process through `singerid.commands.main`, which is faster (every command keeps at least one
 subprocess case).
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_album_corpus, make_segment_dataset, write_tone
-from singerid.cli import COMMANDS, main as cli_main
+from helpers import make_album_corpus, make_segment_dataset, write_tone
+from singerid.commands import COMMANDS, main as cli_main
 
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, a connection is refused at once
 OFFLINE = r"HF_HUB_OFFLINE|offline"
@@ -36,7 +36,7 @@ class Case:
     argv: tuple[str, ...]  # command first; {placeholders} are filled from the fixtures
     problem: tuple[str, ...]  # regexes that must all match the error line: what is wrong, and with what
     remedy: tuple[str, ...]  # regexes that must all match it: what to do
-    subprocess: bool = True  # False: in-process through singerid.cli.main
+    subprocess: bool = True  # False: in-process through singerid.commands.main
     env: tuple[tuple[str, str], ...] = ()
 
 
@@ -130,7 +130,7 @@ def test_every_command_has_a_case_and_a_subprocess_case():
 def fixtures(tmp_path_factory) -> dict[str, str]:
     """Small inputs, built once: a dataset, two tiny random models (one recording separator
     htdemucs), a corpus, two songs, a regular file, a folder that does not exist."""
-    from singerid.modeling_singer import SingerClassifier
+    from singerid.models.singer.modeling_singer import SingerClassifier
 
     root = tmp_path_factory.mktemp("inputs")
     dataset = make_segment_dataset(root / "dataset", artists=2, songs={"train": 1, "validation": 1, "test": 1})
@@ -175,7 +175,7 @@ def test_command_error_is_one_line_with_the_remedy(case, fixtures, isolated, tmp
     command, *args = _fill(case.argv, values)
     if case.subprocess:
         env = {**isolated, **dict(case.env)}
-        result = subprocess.run([sys.executable, "-m", f"singerid.{command}", *args], capture_output=True,
+        result = subprocess.run([sys.executable, "-m", "singerid", command, *args], capture_output=True,
                                 text=True, timeout=300, env=env, cwd=tmp_path)
         code, stdout, stderr = result.returncode, result.stdout, result.stderr
     else:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from singerid.cli import COMMANDS, main as cli_main
+from singerid.commands import COMMANDS, main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
@@ -60,7 +60,7 @@ def test_library_name_check_finds_clashes():
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_command_via_console_entry_and_module(command):
     entry = _run(str(BIN / "singerid"), command, "--help")
-    module = _run(sys.executable, "-m", f"singerid.{command}", "--help")
+    module = _run(sys.executable, "-m", "singerid", command, "--help")
     assert entry.returncode == 0 and module.returncode == 0, entry.stderr + module.stderr
     assert entry.stdout == module.stdout
 
@@ -72,7 +72,7 @@ def test_unknown_command_is_refused(capsys):
 
 def test_demo_runs_end_to_end_offline_and_beats_chance(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SINGERID_CACHE": str(tmp_path / "cache")}
-    result = _run(sys.executable, "-m", "singerid.demo", "--output", str(tmp_path / "demo"), "--singers", "4",
+    result = _run(sys.executable, "-m", "singerid", "demo", "--output", str(tmp_path / "demo"), "--singers", "4",
                   "--songs", "2", "--seconds", "15", "--strategies", "weighted_sum", "--seed", "0", env=env)
     assert result.returncode == 0, result.stderr
     assert "not available offline" in result.stdout  # no demucs weights here, and it says so

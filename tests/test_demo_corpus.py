@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from singerid.demo_corpus import ARTIST_NAMES, STEMS_DIR, read_spans, stem_dir_of, synthesize_corpus
-from singerid.make_demo_corpus import main
+from singerid.recipes.demo_corpus import ARTIST_NAMES, STEMS_DIR, read_spans, stem_dir_of, synthesize_corpus
+from singerid.commands.make_demo_corpus import main
 
 SMALL = dict(singers=2, albums=6, songs=1, seconds=4.0, sampling_rate=16000, progress=False)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from singerid.artist20 import (
+from singerid.recipes.artist20 import (
     ARCHIVE_NAME,
     ArchiveError,
     DownloadError,
@@ -24,7 +24,7 @@ from singerid.artist20 import (
     partial_path,
     safe_extract,
 )
-from singerid.download_artist20 import main
+from singerid.commands.download_artist20 import main
 
 # artist -> album -> tracks, in the real archive's naming style.
 LAYOUT = {

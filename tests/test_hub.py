@@ -16,10 +16,10 @@ import pytest
 import torch
 from datasets import load_from_disk
 
-from conftest import make_album_corpus
-from hub_server import HubServer, hub_env
+from helpers import make_album_corpus
+from fakes.hub_server import HubServer, hub_env
 from singerid import SingerClassifier
-from singerid.preprocess import main as preprocess_main
+from singerid.commands.preprocess import main as preprocess_main
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = "test-user"
@@ -100,7 +100,7 @@ def test_auto_class_with_singerid_and_no_remote_code(hub, pushed, tmp_path):
         print(json.dumps({{"class": type(model).__module__ + "." + type(model).__name__,
                            "logits": model.eval()(wave).logits[0].tolist()}}))
     """, _fresh_env(hub, tmp_path))
-    assert result["class"] == "singerid.modeling_singer.SingerClassifier"
+    assert result["class"] == "singerid.models.singer.modeling_singer.SingerClassifier"
     torch.manual_seed(0)
     wave = torch.randn(1, 24000) * 0.1
     local = SingerClassifier.from_pretrained(pushed / "run").eval()

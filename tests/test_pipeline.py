@@ -79,7 +79,7 @@ def test_remote_code_route_without_singerid(saved):
 def test_import_route_without_remote_code(saved):
     root, expected = saved
     output = _classify(root, "import singerid", "")
-    assert output["module"] == "singerid.modeling_singer"
+    assert output["module"] == "singerid.models.singer.modeling_singer"
     _check(output["results"], expected)
 
 

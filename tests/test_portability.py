@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_album_corpus, write_mert_checkpoint, write_tone
-from hub_server import HubServer, hub_env
+from helpers import make_album_corpus, write_mert_checkpoint, write_tone
+from fakes.hub_server import HubServer, hub_env
 from singerid import predict_songs
 from singerid.hub import DATASET_FILES, MODEL_FILES
-from singerid.predict import main as predict_main
-from singerid.preprocess import main as preprocess_main
+from singerid.commands.predict import main as predict_main
+from singerid.commands.preprocess import main as preprocess_main
 from singerid.preprocessing.separation import SeparatorUnavailable
-from singerid.train import main as train_main
+from singerid.commands.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = "test-user"
@@ -98,7 +98,7 @@ def test_prediction_finds_the_weights_where_the_user_keeps_them(made, tmp_path):
 
 
 def test_without_the_weights_prediction_says_both_remedies_in_one_line(made, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "singerid.predict", "--model", str(made["model"]), "--input",
+    done = subprocess.run([sys.executable, "-m", "singerid", "predict", "--model", str(made["model"]), "--input",
                            str(made["song"]), "--output", str(tmp_path / "answers.csv")],
                           capture_output=True, text=True, env=_no_weights_env(tmp_path))
     assert done.returncode == 1
@@ -141,7 +141,7 @@ def pulled(made, tmp_path_factory):
         predicted = {}
         for name, extra in (("with", ["--demucs-repo", str(made["weights_copy"])]), ("without", [])):
             predicted[name] = subprocess.run(
-                [sys.executable, "-m", "singerid.predict", "--model", f"{USER}/portable", "--input",
+                [sys.executable, "-m", "singerid", "predict", "--model", f"{USER}/portable", "--input",
                  str(made["song"]), "--output", str(root / f"{name}.csv"), *extra],
                 capture_output=True, text=True, timeout=300,
                 env={**env, "TORCH_HOME": str(root / "torch_home"), "SINGERID_CACHE": str(root / "cache")})

@@ -10,10 +10,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import tone, write_tone
+from helpers import tone, write_tone
 from singerid import SingerClassifier, predict_songs
 from singerid.audio import load_mono
-from singerid.predict import main as predict_main
+from singerid.commands.predict import main as predict_main
 from singerid.prediction import prediction_config
 from singerid.preprocessing.separation import SeparatorUnavailable
 from singerid.preprocessing.silence import loudest_window
@@ -197,7 +197,7 @@ def test_json_with_and_without_scores(model_dir, songs, tmp_path):
 
 
 def test_nothing_decodable_exits_non_zero(model_dir, songs, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "singerid.predict", "--model", str(model_dir), "--input",
+    done = subprocess.run([sys.executable, "-m", "singerid", "predict", "--model", str(model_dir), "--input",
                            str(songs["broken"]), "--output", str(tmp_path / "out.csv")], capture_output=True, text=True)
     assert done.returncode == 1
     assert "broken.mp3" in done.stderr and "Traceback" not in done.stderr

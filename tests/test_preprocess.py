@@ -7,8 +7,8 @@ import pytest
 from datasets import Audio, ClassLabel, load_from_disk
 from huggingface_hub import DatasetCard
 
-from conftest import make_album_corpus
-from singerid.preprocess import main as preprocess_main
+from helpers import make_album_corpus
+from singerid.commands.preprocess import main as preprocess_main
 from singerid.preprocessing import PreprocessConfig
 
 
@@ -88,7 +88,7 @@ def test_hop_and_min_segment_options(tmp_path):
     out = tmp_path / "out"
     assert preprocess_main(["--input", str(corpus), "--output", str(out), "--separator", "none",
                             "--sampling-rate", "8000", "--segment-seconds", "4", "--hop-seconds", "2",
-                            "--min-segment-seconds", "0", "--no-silence-removal"]) == 0
+                            "--min-segment-seconds", "0", "--no-remove-silence"]) == 0
     test = load_from_disk(str(out))["test"]
     # 12 s, 4 s windows every 2 s: starts 0..8 cover it exactly; any tail would be kept.
     assert test["start_s"] == [0.0, 2.0, 4.0, 6.0, 8.0]

@@ -2,10 +2,10 @@
 
 import pytest
 
-from singerid import reproduction
-from singerid.demo_corpus import synthesize_corpus
-from singerid.reproduce_table import main as reproduce_main
-from singerid.reproduction import corpus_root
+from singerid.commands.reproduce_table import main as reproduce_main
+from singerid.recipes import reproduction
+from singerid.recipes.demo_corpus import synthesize_corpus
+from singerid.recipes.reproduction import songs_folder
 
 
 @pytest.fixture(scope="module")
@@ -58,5 +58,5 @@ def test_a_rerun_reuses_datasets_and_runs(reproduced, monkeypatch):
 
 def test_the_extracted_archive_root_is_accepted(tmp_path):
     (tmp_path / "mp3s-32k").mkdir()
-    assert corpus_root(tmp_path) == tmp_path / "mp3s-32k"
-    assert corpus_root(tmp_path / "mp3s-32k") == tmp_path / "mp3s-32k"
+    assert songs_folder(tmp_path) == tmp_path / "mp3s-32k"
+    assert songs_folder(tmp_path / "mp3s-32k") == tmp_path / "mp3s-32k"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from datasets import load_from_disk
 
-from conftest import make_album_corpus, make_segment_dataset
+from helpers import make_album_corpus, make_segment_dataset
 from singerid.preprocessing import PreprocessConfig, preprocess_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def test_two_processes_share_separation_and_build_the_dataset_once(tmp_path, dem
     corpus = make_album_corpus(tmp_path / "corpus", artists=2, albums=3, seconds=3.0)
     options = ["--input", str(corpus), "--separator", "tiny_htdemucs", "--demucs-repo", str(demucs_repo),
                "--sampling-rate", "16000"]
-    done = _launch("-m", "singerid.preprocess", *options, "--output", str(tmp_path / "shared"),
+    done = _launch("-m", "singerid", "preprocess", *options, "--output", str(tmp_path / "shared"),
                    "--cache-dir", str(tmp_path / "cache"))
     assert "process 0 of 2: separating 3 songs" in done.stderr
     assert "process 1 of 2: separating 3 songs" in done.stderr

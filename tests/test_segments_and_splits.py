@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from singerid.preprocessing.corpus import Song, find_songs
-from singerid.segments import cut_segments, plan_segments
+from singerid.models.singer.segments import cut_segments, plan_segments
 from singerid.preprocessing.splits import split_by_album, split_from_lists
 
 
@@ -91,7 +91,7 @@ def test_a_song_on_two_lists_is_an_error(tmp_path):
 
 
 def test_find_songs_ignores_underscore_folders_and_non_audio(tmp_path):
-    from conftest import write_tone
+    from helpers import write_tone
 
     write_tone(tmp_path / "a" / "alb" / "01 x.flac")
     write_tone(tmp_path / "_stems" / "a" / "alb" / "vocals.flac")
@@ -106,7 +106,7 @@ def test_find_songs_ignores_underscore_folders_and_non_audio(tmp_path):
 def test_an_album_shared_between_listed_splits_is_named_and_reported(tmp_path, caplog):
     import json
 
-    from conftest import write_tone
+    from helpers import write_tone
     from singerid.preprocessing import PreprocessConfig, preprocess_corpus
 
     corpus = tmp_path / "corpus"

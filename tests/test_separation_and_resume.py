@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from datasets import load_from_disk
 
-from conftest import make_album_corpus, write_tone
-from singerid.preprocess import main as preprocess_main
+from helpers import make_album_corpus, write_tone
+from singerid.commands.preprocess import main as preprocess_main
 from singerid.preprocessing import PreprocessConfig, SongPreprocessor, preprocess_corpus
 from singerid.preprocessing.separation import SeparatorUnavailable, VocalSeparator
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from singerid.demo_corpus import read_spans, synthesize_corpus
+from singerid.recipes.demo_corpus import read_spans, synthesize_corpus
 from singerid.preprocessing.silence import audible_intervals, keep_intervals, loudest_window
 
 FRAME = 0.01  # seconds

@@ -13,12 +13,13 @@ import torch
 from datasets import load_from_disk
 from safetensors.torch import load_file
 
-from conftest import make_segment_dataset
+from helpers import make_segment_dataset
 from singerid import SingerClassifier
 from singerid.data import AudioCollator, at_rate, feature_collator
-from singerid.train import main as train_main
-from singerid.train import parse
-from singerid.training import ModelArguments, build_model, cache_pooled_features
+from singerid.commands.train import main as train_main
+from singerid.commands import parse
+from singerid.preprocessing import PreprocessConfig
+from singerid.training import DataArguments, ModelArguments, SingerTrainingArguments, build_model, cache_pooled_features
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC_KEYS = {"segment_top1", "segment_top3", "song_top1", "song_top3", "song_macro_f1", "song_vote_top1",
@@ -44,7 +45,7 @@ def _model_and_data(dataset_dir, split="validation"):
     torch.manual_seed(0)
     dataset = load_from_disk(str(dataset_dir))
     model = build_model(ModelArguments(backbone="tiny-mert"), dataset["train"].features["label"].names,
-                        json.loads((dataset_dir / "preprocess_config.json").read_text())).eval()
+                        PreprocessConfig.load(dataset_dir)).eval()
     rate = model.config.sampling_rate
     return model, at_rate(dataset[split], rate), AudioCollator(rate, round(model.config.chunk_seconds * rate))
 
@@ -125,7 +126,7 @@ def test_evaluate_model_reproduces_the_training_test_metrics(weighted_sum_run, d
 
 
 def test_evaluate_model_runs_the_model_in_half_precision(weighted_sum_run, dataset_dir, tmp_path):
-    from singerid.evaluate_model import main as evaluate_main
+    from singerid.commands.evaluate_model import main as evaluate_main
     from singerid.evaluation import predict_segments
     from singerid.prediction import load_model
 
@@ -158,7 +159,8 @@ def test_arguments_from_a_yaml_file(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("dataset: some/data\nbackbone: wavlm-large\nstrategy: finetune\noutput_dir: out\n"
                     "num_train_epochs: 3\n")
-    data, model, training = parse([str(path)])
+    data, model, training = parse([str(path)], DataArguments, ModelArguments, SingerTrainingArguments, prog="train",
+                                  description="")
     assert (data.dataset, model.backbone, model.strategy) == ("some/data", "wavlm-large", "finetune")
     assert training.num_train_epochs == 3
     assert (training.learning_rate, training.weight_decay, training.per_device_train_batch_size,
@@ -179,7 +181,7 @@ def test_a_few_steps_under_accelerate_launch(dataset_dir, tmp_path):
     from transformers import pipeline
 
     from singerid.audio import load_mono
-    from singerid.demo_corpus import synthesize_corpus
+    from singerid.recipes.demo_corpus import synthesize_corpus
 
     [song] = synthesize_corpus(tmp_path / "corpus", singers=1, albums=1, songs=1, seconds=8.0, progress=False)
     classify = pipeline("audio-classification", model=str(tmp_path))

@@ -2,16 +2,14 @@
 
 Importing singerid registers SingerClassifier with the Auto classes, so
 `pipeline("audio-classification", model=...)` and `AutoModelForAudioClassification`
-load saved singer classifiers without `trust_remote_code`.
+load saved singer classifiers without `trust_remote_code`. It needs only torch and
+transformers: prediction with preprocessing (`predict_songs`) loads the rest on first use.
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
-from .backbones import PRESETS, UnsupportedBackbone
-from .configuration_singer import SingerClassifierConfig
-from .modeling_singer import SingerClassifier
+from .models import PRESETS, SingerClassifier, SingerClassifierConfig, UnsupportedBackbone
 from .pipelines import register as _register_pipeline
-from .prediction import predict_songs
 
 __version__ = "0.1.0"
 
@@ -22,5 +20,14 @@ AutoModelForAudioClassification.register(SingerClassifierConfig, SingerClassifie
 SingerClassifierConfig.register_for_auto_class()
 SingerClassifier.register_for_auto_class("AutoModelForAudioClassification")
 _register_pipeline()
+
+
+def __getattr__(name: str):
+    if name == "predict_songs":  # datasets, demucs and the preprocessing stack: only when used
+        from .prediction import predict_songs
+
+        return predict_songs
+    raise AttributeError(f"module 'singerid' has no attribute {name!r}")
+
 
 __all__ = ["PRESETS", "SingerClassifier", "SingerClassifierConfig", "UnsupportedBackbone", "predict_songs"]

@@ -14,20 +14,20 @@ from .errors import unavailable
 from .preprocessing.config import CONFIG_FILE, PreprocessConfig
 
 
-def load_corpus(name_or_path: str) -> tuple[DatasetDict, dict]:
-    """The DatasetDict and the preprocessing parameters it was made with (empty if unknown)."""
+def load_corpus(name_or_path: str) -> tuple[DatasetDict, PreprocessConfig | None]:
+    """The DatasetDict and the preprocessing it was made with (None if nothing was recorded)."""
     path = Path(name_or_path)
     try:
         if path.is_dir():
             dataset = load_from_disk(str(path))
             config = path / CONFIG_FILE
-            preprocessing = json.loads(config.read_text()) if config.is_file() else {}
+            preprocessing = json.loads(config.read_text()) if config.is_file() else None
         else:
             dataset = load_dataset(name_or_path)
             preprocessing = _hub_preprocess_config(name_or_path)
     except (OSError, ValueError) as error:  # no such folder, not a dataset, unknown or unreachable Hub id
         raise unavailable("dataset", name_or_path, error) from None
-    preprocessing = PreprocessConfig.known_fields(preprocessing)
+    preprocessing = PreprocessConfig.from_recorded(preprocessing) if preprocessing else None
     if not isinstance(dataset, DatasetDict):
         raise ValueError(f"{name_or_path}: expected a DatasetDict with train / validation / test splits")
     for split, part in dataset.items():
@@ -51,7 +51,7 @@ def _hub_preprocess_config(repo_id: str) -> dict:
     try:
         return json.loads(Path(hf_hub_download(repo_id, CONFIG_FILE, repo_type="dataset")).read_text())
     except Exception:  # an ordinary dataset without our parameters file
-        return {}
+        return None
 
 
 @dataclass
@@ -79,14 +79,22 @@ class AudioCollator:
                 wave, length = wave[start : start + self.chunk_samples], self.chunk_samples
             waves.append(wave)
             lengths.append(length)
-        width = max(self.chunk_samples, max(len(wave) for wave in waves))
-        batch = torch.zeros(len(waves), width)
-        mask = torch.zeros(len(waves), width, dtype=torch.long)
-        for row, (wave, length) in enumerate(zip(waves, lengths)):
-            batch[row, :length] = torch.from_numpy(wave[:length])
-            mask[row, :length] = 1
+        batch, mask = pad_batch(waves, lengths, min_width=self.chunk_samples)
         return {"input_values": batch, "attention_mask": mask,
                 "labels": torch.tensor([example["label"] for example in examples])}
+
+
+def pad_batch(waves: list[np.ndarray], lengths: list[int] | None = None, min_width: int = 0):
+    """Zero-padded `[batch, width]` float32 audio and its attention mask over the first
+    `lengths` (default: all) samples of each wave."""
+    lengths = lengths or [len(wave) for wave in waves]
+    width = max(min_width, max(len(wave) for wave in waves))
+    batch = torch.zeros(len(waves), width)
+    mask = torch.zeros(len(waves), width, dtype=torch.long)
+    for row, (wave, length) in enumerate(zip(waves, lengths)):
+        batch[row, :length] = torch.from_numpy(wave[:length])
+        mask[row, :length] = 1
+    return batch, mask
 
 
 def feature_collator(examples: list[dict]) -> dict:

@@ -1,29 +1,27 @@
-"""One way to measure a singer classifier: segment and song top-1 / top-3, macro-F1,
-majority vote (the reference's song rule, for comparison) and a confusion matrix.
+"""One way to measure a singer classifier: segment and song top-1 / top-3, macro-F1 and
+majority vote (the reference's song rule, for comparison), the keys of `metrics.METRICS`.
 
 Training (model selection on validation, final validation and test numbers) and
-evaluate_model.py both come through here, so the same model on the same split gives
+evaluate_model both come through here, so the same model on the same split gives
 the same numbers by either route.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from .metrics import TOP_K_MODULE
+
 TOP_K = (1, 3)
-METRICS_DIR = Path(__file__).with_name("metrics") / "top_k_accuracy"
 
 
 def top_k_metric():
     """The repository's top-k `evaluate` module, loaded by path (no Hub needed)."""
     import evaluate
 
-    return evaluate.load(str(METRICS_DIR))
+    return evaluate.load(str(TOP_K_MODULE))
 
 
 @dataclass
@@ -110,51 +108,23 @@ def evaluate_split(model, dataset, collator, batch_size: int = 16) -> tuple[dict
     return classification_metrics(probabilities, np.asarray(dataset["label"]), list(dataset["song_id"]))
 
 
-# -- reports -----------------------------------------------------------------------------
-def write_metrics(path: str | Path, metrics_by_split: dict[str, dict]) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(metrics_by_split, indent=2) + "\n")
-    return path
+def evaluate_dataset(model_name_or_path: str, dataset_name_or_path: str, split: str, output_dir: str,
+                     batch_size: int = 24, dtype: str | None = None) -> dict[str, dict]:
+    """Evaluate a saved model on one split of a dataset and write the reports (the same
+    files as training writes); returns `{split: metrics}`."""
+    from .data import AudioCollator, at_rate, load_corpus
+    from .prediction import load_model
+    from .reports import write_reports
 
-
-def write_confusion_matrix(songs: SongTable, names: list[str], output_dir: str | Path, title: str) -> tuple[Path, Path]:
-    """Song-level confusion matrix, rows normalised: `confusion_matrix.png` and `.csv`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
-
-    output_dir = Path(output_dir)
-    labels = np.arange(len(names))
-    matrix = confusion_matrix(songs.labels, songs.predictions, labels=labels, normalize="true")
-    csv_path = output_dir / "confusion_matrix.csv"
-    with open(csv_path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(["true \\ predicted", *names])
-        for name, row in zip(names, np.nan_to_num(matrix)):
-            writer.writerow([name, *(f"{value:.4f}" for value in row)])
-    size = max(6.0, 0.45 * len(names) + 2)
-    figure, axes = plt.subplots(figsize=(size, size))
-    ConfusionMatrixDisplay(np.nan_to_num(matrix), display_labels=names).plot(
-        ax=axes, cmap="Blues", values_format=".2f", xticks_rotation="vertical", colorbar=False)
-    axes.set_title(title)
-    figure.tight_layout()
-    png_path = output_dir / "confusion_matrix.png"
-    figure.savefig(png_path, dpi=120)
-    plt.close(figure)
-    return png_path, csv_path
-
-
-def write_per_artist_table(songs: SongTable, names: list[str], path: str | Path) -> Path:
-    """Song-level top-1 accuracy per artist, as CSV."""
-    path = Path(path)
-    with open(path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(["artist", "songs", "correct", "accuracy"])
-        for label, name in enumerate(names):
-            mine = songs.labels == label
-            correct = int((songs.predictions[mine] == label).sum())
-            accuracy = f"{correct / mine.sum():.4f}" if mine.any() else ""
-            writer.writerow([name, int(mine.sum()), correct, accuracy])
-    return path
+    model = load_model(model_name_or_path, dtype).eval()
+    dataset, _ = load_corpus(dataset_name_or_path)
+    if split not in dataset:
+        raise ValueError(f"{dataset_name_or_path} has no split {split!r} (it has {', '.join(dataset)})")
+    names = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    if dataset[split].features["label"].names != names:
+        raise ValueError(f"the dataset's labels {dataset[split].features['label'].names} differ from the model's {names}")
+    rate = model.config.sampling_rate
+    collator = AudioCollator(rate, round(model.config.chunk_seconds * rate))
+    metrics, songs = evaluate_split(model, at_rate(dataset[split], rate), collator, batch_size)
+    write_reports(output_dir, {split: metrics}, {split: songs}, names)
+    return {split: metrics}

@@ -9,10 +9,12 @@ Whatever fails for one song is that song's error, reported and never fatal to th
 
 from __future__ import annotations
 
+import csv
+import json
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +22,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .audio import is_audio_file
+from .data import pad_batch
 from .errors import SongError, one_line, song_error, unavailable
 from .preprocessing import PreprocessConfig, SongPreprocessor
 
 logger = logging.getLogger(__name__)
-# Preprocessing fields without which silence removal cannot be repeated.
-SILENCE_FIELDS = ("remove_silence", "silence_db", "min_silence_seconds")
 
 
 @dataclass
@@ -77,25 +78,13 @@ def load_model(model, dtype: str | torch.dtype | None = None):
 
 
 def prediction_config(model, separator: str | None = None, remove_silence: bool | None = None) -> PreprocessConfig:
-    """The model's training preprocessing at its sampling rate; `separator` and
-    `remove_silence` override it (None: as recorded).
-
-    A stage the record does not name is not applied: no recorded separator means none,
-    and silence removal needs its recorded settings (a warning names what is missing).
-    """
-    recorded = dict(model.config.preprocessing or {})
-    values = {"segment_seconds": model.config.chunk_seconds, **recorded, "sampling_rate": model.config.sampling_rate}
-    values.setdefault("separator", "none")
-    missing = [name for name in SILENCE_FIELDS if name not in recorded]
-    if recorded and missing and recorded.get("remove_silence", True) and remove_silence is None:
-        logger.warning("the model's recorded preprocessing lacks %s: no silence removal", ", ".join(missing))
-    if missing:
-        values["remove_silence"] = False
-    if separator is not None:
-        values["separator"] = separator
-    if remove_silence is not None:
-        values["remove_silence"] = remove_silence
-    return PreprocessConfig.from_dict(values)
+    """The model's training preprocessing at its sampling rate (see
+    `PreprocessConfig.from_recorded`: an unrecorded stage is off); `separator` and
+    `remove_silence` override it (None: as recorded)."""
+    recorded = PreprocessConfig.from_recorded(model.config.preprocessing or {},
+                                              segment_seconds=model.config.chunk_seconds)
+    overrides = {"sampling_rate": model.config.sampling_rate, "separator": separator, "remove_silence": remove_silence}
+    return replace(recorded, **{key: value for key, value in overrides.items() if value is not None})
 
 
 def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str] | None = None,
@@ -154,15 +143,44 @@ def _classify_isolated(model, batch, names, top_k, device) -> None:
 
 
 def _classify(model, batch: list[tuple[SongPrediction, np.ndarray]], names: list[str], top_k: int, device) -> None:
-    width = max(len(wave) for _, wave in batch)
-    inputs = torch.zeros(len(batch), width)
-    mask = torch.zeros(len(batch), width, dtype=torch.long)
-    for row, (_, wave) in enumerate(batch):
-        inputs[row, : len(wave)] = torch.from_numpy(wave)
-        mask[row, : len(wave)] = 1
+    inputs, mask = pad_batch([wave for _, wave in batch])
     with torch.inference_mode():
         probabilities = model(inputs.to(device), attention_mask=mask.to(device)).logits.float().softmax(-1).cpu()
     scores, indices = probabilities.topk(min(top_k, len(names)), dim=-1)
     for (prediction, _), row_scores, row_indices in zip(batch, scores.tolist(), indices.tolist()):
         prediction.labels = [names[index] for index in row_indices]
         prediction.scores = row_scores
+
+
+# -- answers files -----------------------------------------------------------------------
+def write_predictions(output: str | Path, predictions: list[SongPrediction], scores: bool = False) -> Path | None:
+    """The answers of predicted songs to `output` (.csv: `ID,No.1,No.2,No.3` rows without a
+    header, the 2023 homework's format; .json: `{"ID": ["No.1", ...]}`, the 2025 format;
+    `scores` adds each artist's probability), and the failed songs, with their reasons, to
+    `<output>.errors.tsv`, whose path is returned when there were any."""
+    output = Path(output)
+    if output.suffix.lower() not in (".csv", ".json"):
+        raise ValueError(f"{output}: the output must end in .csv or .json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    done = [p for p in predictions if p.error is None]
+    (_write_json if output.suffix.lower() == ".json" else _write_csv)(output, done, scores)
+    failed = [p for p in predictions if p.error is not None]
+    if not failed:
+        return None
+    errors = output.with_name(output.stem + ".errors.tsv")
+    errors.write_text("".join(f"{p.path}\t{p.error}\n" for p in failed), encoding="utf-8")
+    return errors
+
+
+def _write_csv(path: Path, predictions: list[SongPrediction], scores: bool) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        for p in predictions:
+            cells = [item for pair in zip(p.labels, (f"{s:.6f}" for s in p.scores)) for item in pair] if scores else p.labels
+            writer.writerow([p.id, *cells])
+
+
+def _write_json(path: Path, predictions: list[SongPrediction], scores: bool) -> None:
+    body = {p.id: [[label, round(score, 6)] for label, score in zip(p.labels, p.scores)] if scores else p.labels
+            for p in predictions}
+    path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

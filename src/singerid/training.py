@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,14 +19,19 @@ from transformers import Trainer, TrainingArguments, set_seed
 
 from .data import AudioCollator, at_rate, feature_collator, load_corpus
 from .digests import weights_digest
-from .evaluation import (classification_metrics, evaluate_split, probabilities_from_logits, write_confusion_matrix,
-                         write_metrics, write_per_artist_table)
-from .backbones import portable_name
+from .evaluation import classification_metrics, evaluate_split, probabilities_from_logits
 from .errors import unavailable
-from .modeling_singer import SingerClassifier
+from .models import STRATEGIES, SingerClassifier, SingerClassifierConfig, portable_name
+from .preprocessing import PreprocessConfig
+from .reports import write_reports
 
 logger = logging.getLogger(__name__)
-TRAINING_SUMMARY = "training_summary.json"
+
+
+def _config_default(name: str, text: str) -> dict:
+    """Field metadata for an argument that mirrors a SingerClassifierConfig field: unset
+    by default, so the config's own default (named in the help) stays in force."""
+    return {"help": f"{text} (default: {getattr(SingerClassifierConfig, name)})"}
 
 
 # -- arguments ---------------------------------------------------------------------------
@@ -42,12 +46,21 @@ class DataArguments:
 @dataclass
 class ModelArguments:
     backbone: str = field(default="mert-v1-330m", metadata={"help": "a preset name, Hub id or local folder"})
-    strategy: str = field(default="weighted_sum", metadata={"help": "weighted_sum or finetune"})
-    layer_norm_per_layer: bool = field(default=True, metadata={"help": "weighted_sum: LayerNorm each layer"})
-    head_hidden_size: int = 512
-    head_dropout: float = 0.1
-    freeze_feature_encoder: bool = field(default=True, metadata={"help": "finetune: keep the CNN encoder frozen"})
-    chunk_batch_size: int = field(default=8, metadata={"help": "chunks per backbone call on whole songs"})
+    strategy: str = field(default=SingerClassifierConfig.strategy, metadata={"help": " or ".join(STRATEGIES)})
+    layer_norm_per_layer: bool | None = field(
+        default=None, metadata=_config_default("layer_norm_per_layer", "weighted_sum: LayerNorm each layer"))
+    head_hidden_size: int | None = field(default=None, metadata=_config_default("head_hidden_size", "head width"))
+    head_dropout: float | None = field(default=None, metadata=_config_default("head_dropout", "head dropout"))
+    freeze_feature_encoder: bool | None = field(
+        default=None, metadata=_config_default("freeze_feature_encoder", "finetune: keep the CNN encoder frozen"))
+    chunk_batch_size: int | None = field(
+        default=None, metadata=_config_default("chunk_batch_size", "chunks per backbone call on whole songs"))
+
+    def config_overrides(self) -> dict:
+        """The SingerClassifierConfig fields the user set."""
+        names = ("layer_norm_per_layer", "head_hidden_size", "head_dropout", "freeze_feature_encoder",
+                 "chunk_batch_size")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
 
 @dataclass
@@ -137,19 +150,13 @@ class SingerTrainer(Trainer):
             self.data_collator = train_collator
 
 
-def build_model(model_args: ModelArguments, names: list[str], preprocessing: dict) -> SingerClassifier:
-    chunking = {}
-    if preprocessing.get("segment_seconds"):
-        chunking = {"chunk_seconds": preprocessing["segment_seconds"],
-                    "chunk_hop_seconds": preprocessing.get("hop_seconds") or preprocessing["segment_seconds"],
-                    "min_chunk_seconds": preprocessing.get("min_segment_seconds")}
+def build_model(model_args: ModelArguments, names: list[str], preprocessing: PreprocessConfig | None) -> SingerClassifier:
+    """A new classifier whose config records the data's preprocessing and cuts songs as it did."""
+    recorded = {"preprocessing": preprocessing.to_dict(), **preprocessing.chunking()} if preprocessing else {}
     try:
-        return SingerClassifier.from_backbone(
-            model_args.backbone, strategy=model_args.strategy, id2label=dict(enumerate(names)),
-            layer_norm_per_layer=model_args.layer_norm_per_layer, head_hidden_size=model_args.head_hidden_size,
-            head_dropout=model_args.head_dropout, freeze_feature_encoder=model_args.freeze_feature_encoder,
-            chunk_batch_size=model_args.chunk_batch_size, preprocessing=preprocessing, **chunking,
-        )
+        return SingerClassifier.from_backbone(model_args.backbone, strategy=model_args.strategy,
+                                              id2label=dict(enumerate(names)), **model_args.config_overrides(),
+                                              **recorded)
     except OSError as error:  # a folder that is not there, a Hub id that cannot be reached
         raise unavailable("backbone", model_args.backbone, error) from None
 
@@ -173,7 +180,7 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
 
     train_data, eval_data = dataset["train"], dataset["validation"] if has_validation else None
     train_collator = AudioCollator(rate, chunk, random_crop=True)
-    if model_args.strategy == "weighted_sum" and data_args.feature_cache:
+    if model.config.strategy == "weighted_sum" and data_args.feature_cache:
         model.to(args.device)
         with args.main_process_first(desc="pooled features"):
             train_data = cache_pooled_features(model, train_data, eval_collator, args.per_device_eval_batch_size)
@@ -187,10 +194,6 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
         return classification_metrics(probabilities_from_logits(prediction.predictions),
                                       np.asarray(prediction.label_ids), validation_songs)[0]
 
-    # We push ourselves after the final evaluation, so the card carries the final numbers
-    # (Trainer's own push would upload its own card).
-    push_to = (args.hub_model_id or Path(args.output_dir).name) if args.push_to_hub else None
-    args.push_to_hub = False
     optimizer = (torch.optim.Adam, {"lr": args.learning_rate}) if args.adam_l2 else None
     trainer = SingerTrainer(model=model, args=args, train_dataset=train_data, eval_dataset=eval_data,
                             data_collator=train_collator, eval_collator=eval_collator,
@@ -208,54 +211,27 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
             metrics[split], songs[split] = evaluate_split(model, dataset[split], AudioCollator(rate, chunk),
                                                           args.per_device_eval_batch_size)
     if args.process_index == 0:
-        write_reports(args.output_dir, model, metrics, songs, names, training_summary(data_args, model_args, args))
-        if push_to:
-            from .hub import push_model
-
-            push_model(args.output_dir, push_to, private=bool(args.hub_private_repo), token=args.hub_token)
+        write_reports(args.output_dir, metrics, songs, names, layer_weights=layer_weights(model),
+                      summary=training_summary(data_args, model, args))
     return metrics
 
 
-def training_summary(data_args: DataArguments, model_args: ModelArguments, args: SingerTrainingArguments) -> dict:
+def layer_weights(model: SingerClassifier) -> np.ndarray | None:
+    """The weighted sum's softmax weights per hidden state (None for finetune)."""
+    if model.config.strategy != "weighted_sum":
+        return None
+    return model.layer_weights.detach().float().softmax(-1).cpu().numpy()
+
+
+def training_summary(data_args: DataArguments, model: SingerClassifier, args: SingerTrainingArguments) -> dict:
     """What the model card reports about how the model was trained."""
     optimizer = "Adam (L2 weight decay)" if args.adam_l2 else str(args.optim)
     precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
     # Names that mean something elsewhere: the summary is shared with the model.
-    return {"dataset": portable_name(data_args.dataset), "backbone": portable_name(model_args.backbone),
-            "strategy": model_args.strategy,
+    return {"dataset": portable_name(data_args.dataset), "backbone": model.config.backbone_id,
+            "strategy": model.config.strategy,
             "optimizer": optimizer, "learning_rate": args.learning_rate, "weight_decay": args.weight_decay,
             "batch_size": args.per_device_train_batch_size * max(1, args.world_size),
             "epochs": args.num_train_epochs, "max_steps": args.max_steps, "max_grad_norm": args.max_grad_norm,
             "lr_scheduler": getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type), "precision": precision, "seed": args.seed,
-            "head_dropout": model_args.head_dropout, "feature_cache": data_args.feature_cache}
-
-
-def write_reports(output_dir: str | Path, model: SingerClassifier, metrics: dict, songs: dict, names: list[str],
-                  summary: dict) -> None:
-    output_dir = Path(output_dir)
-    write_metrics(output_dir / "metrics.json", metrics)
-    (output_dir / TRAINING_SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
-    if songs:
-        split = "test" if "test" in songs else "validation"
-        write_confusion_matrix(songs[split], names, output_dir, title=f"song level, {split} split")
-        write_per_artist_table(songs[split], names, output_dir / "per_artist_accuracy.csv")
-    if model.config.strategy == "weighted_sum":
-        plot_layer_weights(model, output_dir / "layer_weights.png")
-
-
-def plot_layer_weights(model: SingerClassifier, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    weights = model.layer_weights.detach().float().softmax(-1).cpu().numpy()
-    figure, axes = plt.subplots(figsize=(max(5.0, 0.35 * len(weights) + 2), 3.5))
-    axes.bar(np.arange(len(weights)), weights, color="tab:blue")
-    axes.set_xlabel("hidden state (0 = CNN/projection output)")
-    axes.set_ylabel("softmax weight")
-    axes.set_title("weighted-sum layer weights")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+            "head_dropout": model.config.head_dropout, "feature_cache": data_args.feature_cache}

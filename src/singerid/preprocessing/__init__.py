@@ -2,6 +2,6 @@
 
 from .config import PreprocessConfig
 from .dataset import NothingProcessed, PreprocessResult, preprocess_corpus
-from .pipeline import SongPreprocessor
+from .stages import SongPreprocessor
 
 __all__ = ["NothingProcessed", "PreprocessConfig", "PreprocessResult", "SongPreprocessor", "preprocess_corpus"]

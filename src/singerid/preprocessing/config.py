@@ -9,32 +9,48 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..models.singer.segments import segment_spacing
+
 CONFIG_FILE = "preprocess_config.json"
+logger = logging.getLogger(__name__)
+
+
+def _help(text: str) -> dict:
+    return {"help": text}
+
+
+# Fields without which a stage cannot be repeated: absent from a record, the stage is off.
+SEPARATOR_FIELDS = ("separator",)
+SILENCE_FIELDS = ("remove_silence", "silence_db", "min_silence_seconds")
 
 
 @dataclass
 class PreprocessConfig:
-    sampling_rate: int = 24000  # MERT's rate; 16000 for WavLM
-    separator: str = "htdemucs"  # a demucs model name, or "none" to keep the full mix
-    # The separator's weights by content (a digest), recorded when a dataset is made.
+    """Also the preprocess command's options (parsed by HfArgumentParser from these fields)."""
+
+    sampling_rate: int = field(default=24000, metadata=_help("output rate: 24000 for MERT, 16000 for WavLM"))
+    separator: str = field(default="htdemucs", metadata=_help(
+        "demucs model for vocal separation; 'none' keeps the full mix"))
     # Where the weights come from (a local folder, a cache, a download) is the business of
-    # the machine that runs, so no path is ever stored here.
-    separator_weights: str | None = None
-    remove_silence: bool = True
-    silence_db: float = -35.0  # quieter than this (dBFS) counts as silence
-    min_silence_seconds: float = 0.5  # shorter quiet stretches are kept
-    segment_seconds: float = 5.0
-    hop_seconds: float | None = None  # None: the segment length (no overlap)
-    min_segment_seconds: float | None = None  # shortest tail kept; None: half a segment
+    # the machine that runs, so no path is ever stored here: only what the weights are.
+    separator_weights: str | None = field(default=None, metadata=_help(
+        "digest of the separator's weights (recorded by preprocessing; a different one warns)"))
+    remove_silence: bool = field(default=True, metadata=_help("cut silent stretches out (unsilence's detector)"))
+    silence_db: float = field(default=-35.0, metadata=_help("quieter than this (dBFS) counts as silence"))
+    min_silence_seconds: float = field(default=0.5, metadata=_help("shorter quiet stretches are kept"))
+    segment_seconds: float = field(default=5.0, metadata=_help("segment length"))
+    hop_seconds: float | None = field(default=None, metadata=_help(
+        "distance between segment starts (default: the segment length, no overlap)"))
+    min_segment_seconds: float | None = field(default=None, metadata=_help(
+        "shortest tail kept, padded to a full segment (default: half a segment)"))
 
     def __post_init__(self):
-        if self.hop_seconds is None:
-            self.hop_seconds = self.segment_seconds
-        if self.min_segment_seconds is None:
-            self.min_segment_seconds = self.segment_seconds / 2
+        self.hop_seconds, self.min_segment_seconds = segment_spacing(
+            self.segment_seconds, self.hop_seconds, self.min_segment_seconds)
         problems = [
             f"{name} must be positive, got {getattr(self, name)}"
             for name in ("sampling_rate", "segment_seconds", "hop_seconds", "min_silence_seconds")
@@ -44,6 +60,28 @@ class PreprocessConfig:
             problems.append(f"min_segment_seconds must be >= 0, got {self.min_segment_seconds}")
         if problems:
             raise ValueError("; ".join(problems))
+
+    @classmethod
+    def from_recorded(cls, recorded: dict, **fallbacks) -> "PreprocessConfig":
+        """The config a record describes, where a stage the record does not name is off:
+        no separator recorded means none, and silence removal needs its settings (a
+        warning names what is missing). `fallbacks` fill fields that change no stage
+        (e.g. the sampling rate, the segment length)."""
+        recorded = cls.known_fields(recorded)
+        values = {**cls.known_fields(fallbacks), **recorded}
+        if any(name not in recorded for name in SEPARATOR_FIELDS):
+            values["separator"] = "none"
+        missing = [name for name in SILENCE_FIELDS if name not in recorded]
+        if missing:
+            if recorded and recorded.get("remove_silence", True):
+                logger.warning("the recorded preprocessing lacks %s: no silence removal", ", ".join(missing))
+            values["remove_silence"] = False
+        return cls(**values)
+
+    def chunking(self) -> dict:
+        """How a model trained on these segments cuts longer inputs: the same way."""
+        return {"chunk_seconds": self.segment_seconds, "chunk_hop_seconds": self.hop_seconds,
+                "min_chunk_seconds": self.min_segment_seconds}
 
     @property
     def uses_separator(self) -> bool:

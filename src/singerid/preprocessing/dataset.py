@@ -20,11 +20,11 @@ import datasets
 from datasets import Audio, ClassLabel, Dataset, DatasetDict, Features, Value
 from tqdm.auto import tqdm
 
-from ..backbones import portable_name
+from ..models import portable_name
 from ..errors import SingeridError, SongError, song_error
 from .config import PreprocessConfig
 from .corpus import Song, find_songs
-from .pipeline import SongPreprocessor
+from .stages import SongPreprocessor
 from .splits import SPLITS, albums_in_several_splits, split_by_album, split_from_lists
 
 REPORT_FILE = "preprocess_report.json"
@@ -84,7 +84,7 @@ def preprocess_corpus(
     separation_batch: int = 1,
     demucs_repo: str | Path | None = None,
 ) -> PreprocessResult | None:
-    """Build and save the DatasetDict, its report, its parameters and its card.
+    """Build and save the DatasetDict, its report and its parameters (the card is `hub`'s).
 
     `demucs_repo`: a local folder with the separator's weights (else demucs's caches or a
     download); only the weights' digest is recorded, never the folder.
@@ -142,10 +142,7 @@ def preprocess_corpus(
     result = PreprocessResult(dataset, reports, dict(preprocessor.seconds), shared)
     result.stage_seconds["total"] = time.perf_counter() - started
     config.save(output_dir)
-    _write_report(output_dir / REPORT_FILE, result, config)
-    from ..hub import write_dataset_card
-
-    write_dataset_card(output_dir, result, config, source=portable_name(str(input_dir)))
+    _write_report(output_dir / REPORT_FILE, result, config, corpus=portable_name(str(input_dir)))
     if result.num_ok == 0:
         raise NothingProcessed(f"{input_dir}: none of {len(songs)} audio files could be decoded")
     return result
@@ -250,10 +247,11 @@ def _skip(report: SongReport, error: SongError) -> None:
     tqdm.write(f"skipped {error}", file=sys.stderr)
 
 
-def _write_report(path: Path, result: PreprocessResult, config: PreprocessConfig) -> None:
+def _write_report(path: Path, result: PreprocessResult, config: PreprocessConfig, corpus: str) -> None:
     songs = result.songs.values()
     seconds_in = sum(report.seconds_in for report in songs)
     summary = {
+        "corpus": corpus,  # its name, not its path: the report travels with the dataset
         "songs": len(result.songs),
         "ok": result.num_ok,
         "skipped": sum(report.status == "skipped" for report in songs),

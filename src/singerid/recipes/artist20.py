@@ -26,12 +26,15 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
+from ..errors import SingeridError
+
 # The artist20 project page; it describes the data and how to obtain it.
 ARCHIVE_PAGE = "http://labrosa.ee.columbia.edu/projects/artistid/"
 # The mp3 archive sits in the page's download folder. No trustworthy byte count is published
 # (the page only says "1.3GB"), so there is no size constant: pass --sha256 to pin a copy.
 ARCHIVE_URL = "http://labrosa.ee.columbia.edu/projects/artistid/download/artist20-mp3s-32k.tgz"
 ARCHIVE_NAME = "artist20-mp3s-32k.tgz"
+SONGS_DIR = "mp3s-32k"  # the songs' folder in the archive, <artist>/<album>/<track>.mp3
 EXPECTED_TRACKS = 1413  # "six albums by each of 20 artists, making a total of 1,413 tracks"
 
 CHUNK_BYTES = 1 << 20
@@ -39,11 +42,11 @@ TIMEOUT_SECONDS = 60
 USER_AGENT = "singerid-artist20-downloader"
 
 
-class DownloadError(RuntimeError):
+class DownloadError(SingeridError):
     """The archive could not be downloaded; the message is one line naming the URL."""
 
 
-class ArchiveError(RuntimeError):
+class ArchiveError(SingeridError):
     """The archive is incomplete, corrupt, not the expected one, or unsafe to extract."""
 
 
@@ -258,7 +261,7 @@ def safe_extract(archive: str | Path, target: str | Path) -> Path:
                 tar.extractall(target, members=members)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise ArchiveError(f"{archive}: cannot extract ({error})") from None
-    return corpus_root(target)
+    return archive_root(target)
 
 
 def _check_member(member: tarfile.TarInfo, target: Path, links: set[str]) -> None:
@@ -304,12 +307,12 @@ def _inside(target: Path, candidate: Path) -> bool:
     return Path(os.path.normpath(candidate)).is_relative_to(target)
 
 
-def corpus_root(folder: str | Path) -> Path:
+def archive_root(folder: str | Path) -> Path:
     """The folder holding ``mp3s-32k/`` (``folder`` itself or one level down, e.g. ``folder/artist20``)."""
     folder = Path(folder)
     candidates = [folder] + sorted(p for p in folder.iterdir() if p.is_dir())
     for candidate in candidates:
-        if (candidate / "mp3s-32k").is_dir():
+        if (candidate / SONGS_DIR).is_dir():
             return candidate
     raise ArchiveError(f"{folder}: no mp3s-32k/ folder after extraction; is this the artist20 mp3 archive?")
 

@@ -13,9 +13,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .preprocessing import PreprocessConfig, preprocess_corpus
-from .preprocessing.config import CONFIG_FILE
-from .training import DataArguments, ModelArguments, SingerTrainingArguments, run_training
+from ..preprocessing import PreprocessConfig, preprocess_corpus
+from ..hub import write_dataset_card
+from ..metrics import HEADLINE
+from ..preprocessing.config import CONFIG_FILE
+from .artist20 import SONGS_DIR
+from ..reports import METRICS_FILE
+from ..training import DataArguments, ModelArguments, SingerTrainingArguments, run_training
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ CONFIGURATIONS = (
 DEFAULT_BACKBONES = {"mert": "mert-v1-330m", "wavlm": "wavlm-large"}
 
 
-def preprocessing_configs(separator: str = "htdemucs") -> dict[str, PreprocessConfig]:
+def preprocessing_configs(separator: str = PreprocessConfig.separator) -> dict[str, PreprocessConfig]:
     # One rate for both: WavLM's runs resample the 24 kHz segments to 16 kHz when loading.
     return {
         "vocals": PreprocessConfig(separator=separator, remove_silence=True),
@@ -47,14 +51,15 @@ def preprocessing_configs(separator: str = "htdemucs") -> dict[str, PreprocessCo
     }
 
 
-def corpus_root(data: str | Path) -> Path:
-    """The songs folder: the extracted artist20 archive's `mp3s-32k/`, or `data` itself."""
+def songs_folder(data: str | Path) -> Path:
+    """The songs: the extracted artist20 archive's `mp3s-32k/`, or `data` itself."""
     data = Path(data)
-    return data / "mp3s-32k" if (data / "mp3s-32k").is_dir() else data
+    return data / SONGS_DIR if (data / SONGS_DIR).is_dir() else data
 
 
 def reproduce(data: str | Path, output: str | Path, backbones: dict[str, str] | None = None, quick: bool = False,
-              split_lists: str | None = None, separator: str = "htdemucs", demucs_repo: str | None = None,
+              split_lists: str | None = None, separator: str = PreprocessConfig.separator,
+              demucs_repo: str | None = None,
               only: list[str] | None = None, training_overrides: dict | None = None) -> Path:
     """Run the configurations (all, or `only` those names) and write `output/table.md`."""
     output = Path(output)
@@ -67,14 +72,14 @@ def reproduce(data: str | Path, output: str | Path, backbones: dict[str, str] | 
     results = {}
     for configuration in configurations:
         run = output / "runs" / configuration.name
-        if not (run / "metrics.json").is_file():
+        if not (run / METRICS_FILE).is_file():
             logger.info("training %s", configuration.title)
             run_training(
                 DataArguments(dataset=str(datasets[configuration.preprocessing])),
                 ModelArguments(backbone=backbones[configuration.backbone], strategy=configuration.strategy),
                 training_arguments(run, quick, training_overrides or {}),
             )
-        results[configuration] = json.loads((run / "metrics.json").read_text())
+        results[configuration] = json.loads((run / METRICS_FILE).read_text())
     table = output / "table.md"
     table.write_text(render_table(results, backbones), encoding="utf-8")
     return table
@@ -84,7 +89,8 @@ def ensure_dataset(data, folder: Path, config: PreprocessConfig, split_lists, de
     if (folder / CONFIG_FILE).is_file() and PreprocessConfig.load(folder).same_recipe(config):
         logger.info("reusing %s", folder)
         return folder
-    preprocess_corpus(corpus_root(data), folder, config, split_lists=split_lists, demucs_repo=demucs_repo)
+    preprocess_corpus(songs_folder(data), folder, config, split_lists=split_lists, demucs_repo=demucs_repo)
+    write_dataset_card(folder)
     return folder
 
 
@@ -103,13 +109,13 @@ def render_table(results: dict[Configuration, dict], backbones: dict[str, str]) 
         + ", ".join(f"{key} = `{value}`" for key, value in backbones.items()) + ".",
         "The reference column is the course report's *validation* result (top-1 / top-3, %).",
         "",
-        "| configuration | split | songs | song top-1 | song top-3 | song macro-F1 | reference (val) |",
-        "|---|---|---|---|---|---|---|",
+        "| configuration | split | songs | " + " | ".join(metric.title for metric in HEADLINE) + " | reference (val) |",
+        "|---|---|---|" + "---|" * len(HEADLINE) + "---|",
     ]
     for configuration, metrics in results.items():
         for split, values in metrics.items():
             reference = f"{configuration.reference[0]} / {configuration.reference[1]}" if split == "validation" else ""
-            lines.append(f"| {configuration.title} | {split} | {values['num_songs']} | {100 * values['song_top1']:.1f} "
-                         f"| {100 * values['song_top3']:.1f} | {100 * values['song_macro_f1']:.1f} | {reference} |")
+            numbers = " | ".join(f"{100 * values[metric.key]:.1f}" for metric in HEADLINE)
+            lines.append(f"| {configuration.title} | {split} | {values['num_songs']} | {numbers} | {reference} |")
     lines += ["", "Each run's model, metrics.json and confusion matrix are in `runs/<configuration>/`."]
     return "\n".join(lines) + "\n"

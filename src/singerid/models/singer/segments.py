@@ -9,6 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def segment_spacing(length: float, hop: float | None = None, min_tail: float | None = None) -> tuple[float, float]:
+    """`(hop, min_tail)` with their defaults: no overlap, and a tail kept from half a segment."""
+    return (length if hop is None else hop), (length / 2 if min_tail is None else min_tail)
+
+
 def plan_segments(num_samples: int, length: int, hop: int, min_tail: int) -> list[tuple[int, int]]:
     """`(start, end)` sample spans of fixed `length`, `hop` apart.
 

@@ -1,4 +1,8 @@
-"""`singerid <command> [options]`: each command is also `python -m singerid.<command>`."""
+"""The command layer: `singerid <command>`, `python -m singerid <command>` and
+`python scripts/<command>.py`. Each command is a thin module: its arguments as
+dataclasses (parsed by HfArgumentParser, so a YAML or JSON file works too), one call
+into the library, and an exit code. Only here do errors become printed lines.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import importlib
 import os
 import sys
 
-from .errors import SingeridError, one_line
+from ..errors import SingeridError, one_line
 
 # What a user can fix (a missing folder, an unreachable model, absent weights, a bad
 # option value) ends a command with one line; anything else is a bug and keeps its
@@ -25,6 +29,24 @@ COMMANDS = {
     "reproduce_table": "the reference table's configurations on artist20 → table.md",
     "push_to_hub": "share a trained model and its dataset on the Hub, with cards",
 }
+
+
+def parse(argv: list[str] | None, *types, prog: str, description: str):
+    """The argument dataclasses, from the command line or from one YAML / JSON file."""
+    from transformers import HfArgumentParser
+
+    argv = sys.argv[1:] if argv is None else argv
+    parser = HfArgumentParser(types, prog=f"singerid {prog}", description=description)
+    try:
+        if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+            parsed = parser.parse_yaml_file(argv[0])
+        elif len(argv) == 1 and argv[0].endswith(".json"):
+            parsed = parser.parse_json_file(argv[0])
+        else:
+            parsed = parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as error:  # an argument dataclass refused a value: a usage error, as argparse's own
+        parser.error(str(error))
+    return parsed[0] if len(types) == 1 else parsed
 
 
 def command(main):
@@ -53,12 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, summary in COMMANDS.items():
             print(f"  {name:<18} {summary}")
         return 0 if argv else 2
-    command = argv[0].replace("-", "_")
-    if command not in COMMANDS:
+    name = argv[0].replace("-", "_")
+    if name not in COMMANDS:
         print(f"singerid: unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    return importlib.import_module(f"singerid.{command}").main(argv[1:])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return importlib.import_module(f"{__name__}.{name}").main(argv[1:])

@@ -1,12 +1,14 @@
 """SingerClassifierConfig: a self-supervised backbone, a head strategy, and how songs are cut.
 
-Copied beside saved models for `trust_remote_code`: it imports nothing from singerid.
+Copied beside saved models for `trust_remote_code`: it imports only its neighbours.
 """
 
 from __future__ import annotations
 
 from transformers import AutoConfig
 from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
+
+from .segments import segment_spacing
 
 STRATEGIES = ("weighted_sum", "finetune")
 
@@ -53,10 +55,8 @@ class SingerClassifierConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        if self.chunk_hop_seconds is None:
-            self.chunk_hop_seconds = self.chunk_seconds
-        if self.min_chunk_seconds is None:
-            self.min_chunk_seconds = self.chunk_seconds / 2
+        self.chunk_hop_seconds, self.min_chunk_seconds = segment_spacing(
+            self.chunk_seconds, self.chunk_hop_seconds, self.min_chunk_seconds)
         if self.preprocessing is None:
             self.preprocessing = {}
 

@@ -559,12 +559,15 @@ def read_spans(stem_dir: str | Path) -> list[tuple[float, float]]:
 # ----------------------------------------------------------------------------- corpus
 
 
-def _check_arguments(singers: int, albums: int, songs: int, seconds: float, sampling_rate: int,
-                     channels: int, seed: int) -> None:
+def check_arguments(singers: int, albums: int, songs: int, seconds: float, sampling_rate: int,
+                    channels: int, seed: int) -> None:
+    """ValueError, starting with the parameter's name, for a corpus that cannot be made."""
     if not 1 <= singers <= len(ARTIST_NAMES):
         raise ValueError(f"singers must be in 1..{len(ARTIST_NAMES)}, got {singers}")
-    if albums < 1 or songs < 1:
-        raise ValueError(f"albums and songs must be positive, got {albums} and {songs}")
+    if albums < 1:
+        raise ValueError(f"albums must be at least 1, got {albums}")
+    if songs < 1:
+        raise ValueError(f"songs must be at least 1, got {songs}")
     if not 1 <= channels <= MAX_CHANNELS:
         raise ValueError(f"channels must be in 1..{MAX_CHANNELS} (FLAC's limit), got {channels}")
     if seconds < MIN_SECONDS:
@@ -606,7 +609,7 @@ def synthesize_corpus(out_dir: str | Path, seed: int = 0, singers: int = 6, albu
                       songs: int = 3, seconds: float = 25.0, sampling_rate: int = 44100,
                       channels: int = 2, progress: bool = True) -> list[Path]:
     """Write an artist20-shaped corpus of synthetic songs; return the song paths, sorted."""
-    _check_arguments(singers, albums, songs, seconds, sampling_rate, channels, seed)
+    check_arguments(singers, albums, songs, seconds, sampling_rate, channels, seed)
     out = Path(out_dir)
     blocking = next((folder for folder in (out, *out.parents) if folder.exists() and not folder.is_dir()), None)
     if blocking is not None:
@@ -634,3 +637,12 @@ def synthesize_corpus(out_dir: str | Path, seed: int = 0, singers: int = 6, albu
                       disable=not progress):
             pass
     return sorted(paths[0] for paths, _ in jobs)
+
+
+def corpus_size(songs: list[Path], out_dir: str | Path) -> tuple[float, float, float]:
+    """Seconds of audio, and megabytes of songs and of stems, of a corpus just written."""
+    import soundfile as sf
+
+    stems = [file for song in songs for file in stem_dir_of(song, out_dir).iterdir()]
+    megabytes = [sum(path.stat().st_size for path in paths) / 1e6 for paths in (songs, stems)]
+    return sum(sf.info(str(path)).duration for path in songs), *megabytes

@@ -1,47 +1,37 @@
-"""Sharing: cards rendered from the templates in hub_cards/, and pushes to the Hub.
-
-The Hub address and token are huggingface_hub's (`HF_ENDPOINT`, `HF_TOKEN` or a saved
-login). A missing token or an unreachable Hub is a `HubError` with a one-line message.
-"""
+"""Cards: the model card of a saved training run and the dataset card of a preprocessed
+folder, each rendered from what the folder holds, with the templates in hub_cards/."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 
-from .errors import SingeridError
+from ..metrics import HEADLINE, METRICS
+from ..preprocessing.config import PreprocessConfig
+from ..preprocessing.dataset import REPORT_FILE
+from ..reports import METRICS_FILE, TRAINING_SUMMARY
 
 # `cards` is a link to the repository's hub_cards/ folder, shipped as package data.
-CARDS_DIR = Path(__file__).with_name("cards")
-# What a training run's folder holds that belongs on the Hub (checkpoints and logs do not).
-MODEL_FILES = ["*.safetensors", "*.py", "config.json", "preprocessor_config.json", "metrics.json",
-               "training_summary.json", "confusion_matrix.png", "confusion_matrix.csv", "layer_weights.png",
-               "per_artist_accuracy.csv", "README.md"]
-DATASET_FILES = ["README.md", "preprocess_config.json", "preprocess_report.json"]
+CARDS_DIR = Path(__file__).parents[1] / "cards"
 MERT_LICENCE = "cc-by-nc-4.0"
 
 
-class HubError(SingeridError):
-    """The Hub cannot be used: no token, a refused token, or no answer."""
-
-
 # -- dataset card ------------------------------------------------------------------------
-def write_dataset_card(output_dir: str | Path, result, config, source: str) -> Path:
-    """Render hub_cards/dataset_card.md for a preprocessed DatasetDict into OUTPUT/README.md.
-
-    `source` names the corpus (a folder's name, not its path: the card is shared)."""
-    songs = list(result.songs.values())
+def write_dataset_card(dataset_dir: str | Path) -> Path:
+    """Render hub_cards/dataset_card.md for a folder written by preprocessing, from its
+    preprocess_report.json and preprocess_config.json, into DATASET_DIR/README.md."""
+    dataset_dir = Path(dataset_dir)
+    report = _read_json(dataset_dir / REPORT_FILE)
+    config = PreprocessConfig.load(dataset_dir)
+    songs = report["songs"]
     split_rows = []
-    for split, dataset in result.dataset.items():
-        ok = [s for s in songs if s.split == split and s.status == "ok"]
-        split_rows.append({
-            "split": split, "songs": len(ok), "segments": dataset.num_rows,
-            "albums": len(set(zip(dataset["artist"], dataset["album"]))),
-        })
-    skipped = [s for s in songs if s.status == "skipped"]
-    artists = result.dataset["train"].features["label"].names
+    for split, segments in report["summary"]["segments"].items():
+        ok = [song_id for song_id, song in songs.items() if song["split"] == split and song["status"] == "ok"]
+        split_rows.append({"split": split, "songs": len(ok), "segments": segments,
+                           "albums": len({song_id.rsplit("/", 1)[0] for song_id in ok})})
+    skipped = report["summary"]["skipped"]
     card_data = DatasetCardData(
         pretty_name="Singer identification segments",
         task_categories=["audio-classification"],
@@ -52,11 +42,11 @@ def write_dataset_card(output_dir: str | Path, result, config, source: str) -> P
         card_data,
         template_path=str(CARDS_DIR / "dataset_card.md"),
         pretty_name="Singer identification segments",
-        source=source,
+        source=report["summary"]["corpus"],
         sampling_rate=config.sampling_rate,
-        num_artists=len(artists),
+        num_artists=len({song_id.split("/", 1)[0] for song_id in songs}),
         split_rows=split_rows,
-        skipped_note=f"{len(skipped)} undecodable file(s) were skipped; see preprocess_report.json." if skipped else "",
+        skipped_note=f"{skipped} file(s) were skipped; see preprocess_report.json." if skipped else "",
         split_rule="per artist, albums sorted by name: the last album is test, the one before it "
         "validation, the rest train (artist20's 4 / 1 / 1 for six albums), unless list files were given.",
         preprocessing=config.to_dict(),
@@ -68,7 +58,7 @@ def write_dataset_card(output_dir: str | Path, result, config, source: str) -> P
         min_segment_seconds=config.min_segment_seconds,
         command_options=_options(config),
     )
-    path = Path(output_dir, "README.md")
+    path = dataset_dir / "README.md"
     card.save(path)
     return path
 
@@ -90,19 +80,13 @@ def _size_category(rows: int) -> str:
 
 
 # -- model card --------------------------------------------------------------------------
-# metrics.json key → model-index (type, name, args)
-MODEL_INDEX_METRICS = {"song_top1": ("accuracy", "Song top-1 accuracy", {"k": 1}),
-                       "song_top3": ("accuracy", "Song top-3 accuracy", {"k": 3}),
-                       "song_macro_f1": ("f1", "Song macro-F1", {"average": "macro"})}
-
-
 def render_model_card(run_dir: str | Path, repo_id: str) -> ModelCard:
     """The model card of a training run folder, from its config.json, metrics.json and
     training_summary.json."""
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
-    metrics = _read_json(run_dir / "metrics.json")
-    summary = _read_json(run_dir / "training_summary.json")
+    metrics = _read_json(run_dir / METRICS_FILE)
+    summary = _read_json(run_dir / TRAINING_SUMMARY)
     backbone = config.get("backbone_id") or "unknown"
     dataset = summary.get("dataset", "unknown")
     is_random = backbone.startswith("tiny-")  # singerid's random test architectures
@@ -111,8 +95,9 @@ def render_model_card(run_dir: str | Path, repo_id: str) -> ModelCard:
     eval_results = [
         EvalResult(task_type="audio-classification", task_name="Singer identification", dataset_type=dataset,
                    dataset_name=dataset, dataset_split=split,
-                   metric_type=kind, metric_name=name, metric_args=metric_args, metric_value=round(values[key], 4))
-        for split, values in metrics.items() for key, (kind, name, metric_args) in MODEL_INDEX_METRICS.items()
+                   metric_type=metric.model_index[0], metric_name=metric.model_index[1],
+                   metric_args=metric.model_index[2], metric_value=round(values[metric.key], 4))
+        for split, values in metrics.items() for metric in HEADLINE
     ]
     card_data = ModelCardData(
         model_name=repo_id.split("/")[-1], license=_licence(is_mert, is_random),
@@ -139,8 +124,9 @@ def render_model_card(run_dir: str | Path, repo_id: str) -> ModelCard:
         segment_seconds=preprocessing.get("segment_seconds", config["chunk_seconds"]),
         chunk_seconds=config["chunk_seconds"],
         sampling_rate=config["sampling_rate"],
-        results=[{"split": split, **{key: value if key.startswith("num_") else f"{value:.3f}"
-                                     for key, value in values.items()}} for split, values in metrics.items()],
+        columns=[metric.title for metric in METRICS],
+        results=[{"split": split, "num_songs": values["num_songs"],
+                  "values": [f"{values[metric.key]:.3f}" for metric in METRICS]} for split, values in metrics.items()],
         has_confusion_matrix=(run_dir / "confusion_matrix.png").is_file(),
         confusion_matrix="confusion_matrix.png",
         preprocessing=preprocessing,
@@ -189,63 +175,3 @@ def _licence_text(backbone: str, is_mert: bool, is_random: bool) -> str:
                 "for non-commercial use, with attribution to the MERT authors (m-a-p). singerid's code is Apache-2.0.")
     return (f"The backbone weights come from `{backbone}`; their licence applies to this model (WavLM: see "
             "Microsoft's model card). singerid's code is Apache-2.0.")
-
-
-# -- pushing -----------------------------------------------------------------------------
-def hub_api(token: str | None = None) -> tuple[HfApi, str]:
-    """An authenticated client and the user name, or a HubError saying what is wrong."""
-    from huggingface_hub import constants, get_token
-    from huggingface_hub.errors import HfHubHTTPError
-
-    token = token or get_token()
-    if not token:
-        raise HubError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
-    api = HfApi(token=token)
-    try:
-        user = api.whoami()["name"]
-    except HfHubHTTPError as error:
-        status = getattr(error.response, "status_code", "?")
-        raise HubError(f"the Hub at {constants.ENDPOINT} refused the token (HTTP {status})") from None
-    except Exception as error:  # connection refused, DNS, timeout: the client's own types vary
-        raise HubError(f"cannot reach the Hub at {constants.ENDPOINT}: {type(error).__name__}: "
-                       f"{str(error).splitlines()[0] if str(error) else ''}") from None
-    return api, user
-
-
-def _full_repo_id(repo_id: str, user: str) -> str:
-    return repo_id if "/" in repo_id else f"{user}/{repo_id}"
-
-
-def push_model(run_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
-    """Upload a training run (model, code, feature extractor, metrics, plots) with its card."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"{run_dir}: no such folder; give a training output folder")
-    if not (run_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{run_dir}: not a saved model (no config.json); give a training output folder")
-    api, user = hub_api(token)
-    repo_id = _full_repo_id(repo_id, user)
-    render_model_card(run_dir, repo_id).save(run_dir / "README.md")
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    api.upload_folder(repo_id=repo_id, folder_path=run_dir, allow_patterns=MODEL_FILES,
-                      ignore_patterns=["*/**"],  # only the run folder's top level: no checkpoints or logs
-                      commit_message="Upload singer classifier")
-    return repo_id
-
-
-def push_dataset(dataset_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
-    """Upload a preprocessed DatasetDict with its audio embedded, its card and parameters."""
-    from datasets import load_from_disk
-
-    dataset_dir = Path(dataset_dir)
-    if not dataset_dir.is_dir():
-        raise FileNotFoundError(f"{dataset_dir}: no such folder; give a folder written by preprocess.py")
-    dataset = load_from_disk(str(dataset_dir))
-    api, user = hub_api(token)
-    repo_id = _full_repo_id(repo_id, user)
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    # Our card and files first: push_to_hub then adds its dataset_info to the card's metadata.
-    api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=dataset_dir, allow_patterns=DATASET_FILES,
-                      commit_message="Upload card and preprocessing parameters")
-    dataset.push_to_hub(repo_id, private=private, token=api.token, embed_external_files=True)
-    return repo_id

@@ -28,7 +28,7 @@ import soundfile as sf
 from ..audio import decode, downmix, resample, zero_non_finite
 from ..digests import file_digest
 from ..errors import SongError, one_line
-from ..segments import cut_segments, plan_segments
+from ..models.singer.segments import cut_segments, plan_segments
 from .config import PreprocessConfig
 from .silence import audible_intervals, keep_intervals, loudest_window
 

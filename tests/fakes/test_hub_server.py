@@ -17,7 +17,7 @@ import textwrap
 
 import pytest
 
-from hub_server import HubServer, hub_env, hub_server  # noqa: F401  (hub_server is a fixture)
+from fakes.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (hub_server is a fixture)
 
 RESULT = "RESULT:"
 PRELUDE = f"""

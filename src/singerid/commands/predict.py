@@ -1,0 +1,59 @@
+"""`singerid predict`: the top-k singers of every song in a folder or a list of files.
+
+CSV rows are `ID,No.1,No.2,No.3` without a header (the 2023 homework's format); JSON is
+`{"ID": ["No.1", "No.2", "No.3"]}` (the 2025 format). IDs are the files' stems (where
+stems repeat, their paths tell them apart).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..prediction import find_audio_files, predict_songs, write_predictions
+from . import command, parse
+
+DTYPES = Literal["float32", "bfloat16", "float16"]
+
+
+@dataclass
+class PredictArguments:
+    model: str = field(metadata={"help": "a saved model folder or Hub id"})
+    input: list[str] = field(metadata={"help": "song files and/or folders (searched recursively)"})
+    output: str = field(metadata={"help": "FILE.csv or FILE.json"})
+    top_k: int = 3
+    scores: bool = field(default=False, metadata={"help": "write each artist's probability too"})
+    separator: str | None = field(default=None, metadata={
+        "help": "override the model's separator ('none' skips separation)"})
+    remove_silence: bool | None = field(default=None, metadata={
+        "help": "override the model's silence removal (true / false)"})
+    demucs_repo: str | None = field(default=None, metadata={
+        "help": "local demucs weights (default: demucs's caches, or a download when online)"})
+    batch_size: int = field(default=4, metadata={"help": "songs per forward pass"})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (default: cuda when available)"})
+    dtype: DTYPES | None = field(default=None, metadata={"help": "run the model in this precision (default: as saved)"})
+    cache_dir: str | None = field(default=None, metadata={
+        "help": "separation cache (default $SINGERID_CACHE or ~/.cache/singerid)"})
+
+    def __post_init__(self):
+        if not self.output.lower().endswith((".csv", ".json")):
+            raise ValueError(f"{self.output}: the output must end in .csv or .json")
+
+
+@command
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv, PredictArguments, prog="predict", description=__doc__.splitlines()[0])
+    files = find_audio_files(args.input)
+    if not files:
+        raise FileNotFoundError(f"no audio files in {' '.join(args.input)}; give song files or folders holding them")
+    predictions = predict_songs(files, args.model, top_k=args.top_k, separator=args.separator,
+                                demucs_repo=args.demucs_repo, remove_silence=args.remove_silence,
+                                device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+                                cache_dir=args.cache_dir)
+    errors = write_predictions(args.output, predictions, args.scores)
+    done = [p for p in predictions if p.error is None]
+    quiet = sum(p.nothing_audible for p in done)
+    print(f"{len(done)} songs predicted → {args.output}"
+          + (f" ({quiet} on their loudest window: nothing audible after cleaning)" if quiet else "")
+          + (f"; {len(predictions) - len(done)} failed, listed in {errors}" if errors else ""))
+    return 0 if done else 1

@@ -1,0 +1,112 @@
+"""What a run leaves for people to read: metrics.json, the console table, the confusion
+matrix, per-artist accuracy, the layer weights plot and the training summary.
+
+Training and evaluate_model write through `write_reports`, so the same model on the
+same split leaves the same files by either route.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import COUNTS, METRICS
+
+METRICS_FILE = "metrics.json"
+TRAINING_SUMMARY = "training_summary.json"
+
+
+def format_metrics(metrics_by_split: dict[str, dict]) -> str:
+    """The console table: one row per split, one column per metric."""
+    lines = [f"{'split':<11}" + "".join(f"{metric.key:>15}" for metric in METRICS) + f"{'songs':>7}"]
+    for split, values in metrics_by_split.items():
+        lines.append(f"{split:<11}" + "".join(f"{values[metric.key]:>15.3f}" for metric in METRICS)
+                     + f"{values['num_songs']:>7}")
+    return "\n".join(lines)
+
+
+def write_reports(output_dir: str | Path, metrics_by_split: dict[str, dict], songs_by_split: dict, names: list[str],
+                  layer_weights: np.ndarray | None = None, summary: dict | None = None) -> None:
+    """metrics.json; confusion matrix and per-artist table of the test split (else
+    validation); the layer weights plot and the training summary when given."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    missing = [key for values in metrics_by_split.values() for key in (*(m.key for m in METRICS), *COUNTS)
+               if key not in values]
+    if missing:
+        raise ValueError(f"metrics lack {sorted(set(missing))}")
+    (output_dir / METRICS_FILE).write_text(json.dumps(metrics_by_split, indent=2) + "\n")
+    if summary is not None:
+        (output_dir / TRAINING_SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    if songs_by_split:
+        split = "test" if "test" in songs_by_split else next(iter(songs_by_split))
+        write_confusion_matrix(songs_by_split[split], names, output_dir, title=f"song level, {split} split")
+        write_per_artist_table(songs_by_split[split], names, output_dir / "per_artist_accuracy.csv")
+    if layer_weights is not None:
+        plot_layer_weights(layer_weights, output_dir / "layer_weights.png")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_confusion_matrix(songs, names: list[str], output_dir: str | Path, title: str) -> tuple[Path, Path]:
+    """Song-level confusion matrix, rows normalised: `confusion_matrix.png` and `.csv`."""
+    from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+
+    output_dir = Path(output_dir)
+    labels = np.arange(len(names))
+    matrix = confusion_matrix(songs.labels, songs.predictions, labels=labels, normalize="true")
+    csv_path = output_dir / "confusion_matrix.csv"
+    with open(csv_path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["true \\ predicted", *names])
+        for name, row in zip(names, np.nan_to_num(matrix)):
+            writer.writerow([name, *(f"{value:.4f}" for value in row)])
+    size = max(6.0, 0.45 * len(names) + 2)
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(size, size))
+    ConfusionMatrixDisplay(np.nan_to_num(matrix), display_labels=names).plot(
+        ax=axes, cmap="Blues", values_format=".2f", xticks_rotation="vertical", colorbar=False)
+    axes.set_title(title)
+    figure.tight_layout()
+    png_path = output_dir / "confusion_matrix.png"
+    figure.savefig(png_path, dpi=120)
+    plt.close(figure)
+    return png_path, csv_path
+
+
+def write_per_artist_table(songs, names: list[str], path: str | Path) -> Path:
+    """Song-level top-1 accuracy per artist, as CSV."""
+    path = Path(path)
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["artist", "songs", "correct", "accuracy"])
+        for label, name in enumerate(names):
+            mine = songs.labels == label
+            correct = int((songs.predictions[mine] == label).sum())
+            accuracy = f"{correct / mine.sum():.4f}" if mine.any() else ""
+            writer.writerow([name, int(mine.sum()), correct, accuracy])
+    return path
+
+
+def plot_layer_weights(weights: np.ndarray, path: Path) -> Path:
+    """A bar per hidden state: the weighted sum's softmax weights."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(max(5.0, 0.35 * len(weights) + 2), 3.5))
+    axes.bar(np.arange(len(weights)), weights, color="tab:blue")
+    axes.set_xlabel("hidden state (0 = CNN/projection output)")
+    axes.set_ylabel("softmax weight")
+    axes.set_title("weighted-sum layer weights")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
