@@ -19,7 +19,7 @@ import pytest
 from helpers import make_album_corpus, write_mert_checkpoint, write_tone
 from fakes.hub_server import HubServer, hub_env
 from singerid import predict_songs
-from singerid.hub import DATASET_FILES, MODEL_FILES
+from singerid.hub import DATASET_FILES
 from singerid.commands.predict import main as predict_main
 from singerid.commands.preprocess import main as preprocess_main
 from singerid.preprocessing.separation import SeparatorUnavailable

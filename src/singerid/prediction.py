@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -26,7 +25,6 @@ from .data import pad_batch
 from .errors import SongError, one_line, song_error, unavailable
 from .preprocessing import PreprocessConfig, SongPreprocessor
 
-logger = logging.getLogger(__name__)
 
 
 @dataclass
