@@ -47,10 +47,13 @@ def test_two_processes_share_separation_and_build_the_dataset_once(tmp_path, dem
             assert a["audio"]["array"].tolist() == pytest.approx(b["audio"]["array"].tolist(), abs=2 ** -14)
 
 
-def test_training_runs_as_ddp_over_two_processes(tmp_path):
+@pytest.mark.parametrize("strategy", ["finetune", "weighted_sum"])
+def test_training_runs_as_ddp_over_two_processes(tmp_path, strategy):
+    # DDP runs without the unused-parameter search: a trainable parameter left out of a
+    # step would stop the run, so both strategies are tried.
     dataset = make_segment_dataset(tmp_path / "dataset")
     done = _launch(str(ROOT / "scripts" / "train.py"), "--dataset", str(dataset), "--backbone", "tiny-mert",
-                   "--strategy", "finetune", "--max_steps", "2", "--per_device_train_batch_size", "2",
+                   "--strategy", strategy, "--max_steps", "2", "--per_device_train_batch_size", "2",
                    "--output_dir", str(tmp_path / "run"), "--disable_tqdm", "true", "--report_to", "none")
     assert done.stdout.count("model, metrics.json and plots in") == 1  # only the main process reports
     summary = json.loads((tmp_path / "run" / "training_summary.json").read_text())

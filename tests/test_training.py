@@ -192,3 +192,27 @@ def test_a_few_steps_under_accelerate_launch(dataset_dir, tmp_path):
     assert [row["label"] for row in result] == [model.config.id2label[int(i)] for i in expected.argsort(descending=True)]
     for row in result:
         assert row["score"] == pytest.approx(expected[model.config.label2id[row["label"]]].item(), abs=1e-4)
+
+
+def test_loader_workers_deliver_the_same_batches_as_one_process(dataset_dir):
+    data = at_rate(load_from_disk(str(dataset_dir))["validation"], 24000)
+    collator = AudioCollator(24000, 24000)  # the evaluation collator: no random crops
+
+    def batches(workers):
+        loader = torch.utils.data.DataLoader(data, batch_size=2, num_workers=workers, collate_fn=collator)
+        return [{key: value.clone() for key, value in batch.items()} for batch in loader]
+
+    single, parallel = batches(0), batches(2)
+    assert len(single) == len(parallel) == 3
+    for one, other in zip(single, parallel):
+        assert one.keys() == other.keys() and all(torch.equal(one[key], other[key]) for key in one)
+
+
+def test_default_loader_workers_and_ddp_settings():
+    from singerid.training import loader_workers
+
+    args = SingerTrainingArguments(output_dir="unused")
+    assert args.dataloader_num_workers == loader_workers()
+    assert torch.cuda.is_available() or loader_workers() == 0  # no decoding processes beside a CPU model
+    assert args.ddp_find_unused_parameters is False
+    assert SingerTrainingArguments(output_dir="unused", dataloader_num_workers=2).dataloader_persistent_workers

@@ -87,8 +87,18 @@ class SingerTrainingArguments(TrainingArguments):
         "help": "Adam with L2 weight decay, as the reference; false: the optimizer named by --optim"})
     mixed_precision: str = field(default="auto", metadata={
         "help": "'auto': bf16 (else fp16) on CUDA, fp32 elsewhere; 'no': never"})
+    dataloader_num_workers: int = field(default=-1, metadata={
+        "help": "processes decoding audio for the GPU; -1: one per free core on CUDA (at most 8), none on CPU"})
+    # Every trainable parameter takes part in every step (the frozen parts have no
+    # gradients), so DDP need not search the graph for unused ones each step.
+    ddp_find_unused_parameters: bool | None = False
 
     def __post_init__(self):
+        if self.dataloader_num_workers < 0:
+            self.dataloader_num_workers = loader_workers()
+        if self.dataloader_num_workers > 0:  # keep them, and their decoded batches, between epochs
+            self.dataloader_persistent_workers = True
+            self.dataloader_prefetch_factor = self.dataloader_prefetch_factor or 4
         if self.report_to == "auto":
             from transformers.integrations import is_tensorboard_available
 
@@ -98,6 +108,17 @@ class SingerTrainingArguments(TrainingArguments):
             self.fp16 = not self.bf16
         self.dataloader_pin_memory = self.dataloader_pin_memory and torch.cuda.is_available()
         super().__post_init__()
+
+
+def loader_workers() -> int:
+    """Data-loader processes by default: on CUDA one per core left over by the GPU
+    processes (at most 8); on the CPU none, as decoding would compete with the model."""
+    import os
+
+    if not torch.cuda.is_available():
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(8, cores // max(1, torch.cuda.device_count()) - 1))
 
 
 def backbone_digest(model: SingerClassifier) -> str:
