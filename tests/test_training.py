@@ -23,7 +23,7 @@ from singerid.training import DataArguments, ModelArguments, SingerTrainingArgum
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC_KEYS = {"segment_top1", "segment_top3", "song_top1", "song_top3", "song_macro_f1", "song_vote_top1",
-               "num_artists", "num_songs", "num_segments"}
+               "num_artists", "num_songs", "num_segments", "precision"}
 QUICK = ["--backbone", "tiny-mert", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4",
          "--learning_rate", "3e-3", "--disable_tqdm", "true", "--report_to", "none", "--seed", "0"]
 
@@ -82,7 +82,8 @@ def test_training_writes_the_model_metrics_and_plots(weighted_sum_run, dataset_d
     assert set(metrics) == {"validation", "test"}
     for split in metrics.values():
         assert set(split) == METRIC_KEYS
-        assert all(0.0 <= value <= 1.0 for key, value in split.items() if not key.startswith("num_"))
+        assert all(0.0 <= value <= 1.0 for key, value in split.items() if not key.startswith("num_") and key != "precision")
+        assert split["precision"] == "float32 weights, autocast no"
     assert metrics["test"]["num_songs"] == 3 and metrics["test"]["num_segments"] == 6
     config = json.loads((weighted_sum_run / "config.json").read_text())
     assert config["preprocessing"]["segment_seconds"] == 1.0 and config["chunk_seconds"] == 1.0
@@ -135,8 +136,9 @@ def test_evaluate_model_runs_the_model_in_half_precision(weighted_sum_run, datas
     assert set(json.loads((tmp_path / "metrics.json").read_text())["test"]) == METRIC_KEYS
     test = at_rate(load_from_disk(str(dataset_dir))["test"], 24000)
     collator = AudioCollator(24000, 24000)
-    half = predict_segments(load_model(str(weighted_sum_run), "bfloat16"), test, collator)
-    full = predict_segments(load_model(str(weighted_sum_run)), test, collator)
+    half, half_precision = predict_segments(load_model(str(weighted_sum_run), "bfloat16"), test, collator)
+    full, _ = predict_segments(load_model(str(weighted_sum_run)), test, collator)
+    assert half_precision == "bfloat16 weights, autocast no"
     np.testing.assert_allclose(half, full, atol=0.02)
 
 
@@ -216,3 +218,20 @@ def test_default_loader_workers_and_ddp_settings():
     assert torch.cuda.is_available() or loader_workers() == 0  # no decoding processes beside a CPU model
     assert args.ddp_find_unused_parameters is False
     assert SingerTrainingArguments(output_dir="unused", dataloader_num_workers=2).dataloader_persistent_workers
+
+
+def test_final_numbers_and_evaluate_model_share_one_precision(dataset_dir, tmp_path):
+    # bf16 autocast on the CPU stands in for a GPU run; each command runs in its own process.
+    run = tmp_path / "run"
+    train = subprocess.run([sys.executable, "-m", "singerid", "train", "--dataset", str(dataset_dir), "--strategy",
+                            "finetune", "--max_steps", "2", "--output_dir", str(run), "--bf16", "true", "--use_cpu",
+                            "true", *QUICK], capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, train.stderr[-3000:]
+    evaluate = subprocess.run([sys.executable, "-m", "singerid", "evaluate_model", "--model", str(run), "--dataset",
+                               str(dataset_dir), "--output", str(tmp_path / "evaluation")],
+                              capture_output=True, text=True, timeout=600)
+    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
+    trained = json.loads((run / "metrics.json").read_text())["test"]
+    evaluated = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())["test"]
+    assert trained["precision"] == "float32 weights, autocast bf16"
+    assert evaluated == trained

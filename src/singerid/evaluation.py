@@ -78,21 +78,28 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, song_i
     return metrics, songs
 
 
-def predict_segments(model, dataset, collator, batch_size: int = 16, output_dir: str | None = None) -> np.ndarray:
+def predict_segments(model, dataset, collator, batch_size: int = 16, autocast: str | None = None,
+                     output_dir: str | None = None) -> tuple[np.ndarray, str]:
     """Class probabilities `[segments, classes]` for a dataset, through `Trainer.predict`
-    (devices, mixed precision and several processes handled by accelerate)."""
+    (devices, mixed precision and several processes handled by accelerate), and the
+    precision they were computed in: the weights' dtype and the autocast, "no", "bf16" or
+    "fp16" (None: accelerate's own setting, as `accelerate launch --mixed_precision` gives)."""
+    import os
     import tempfile
+    from unittest import mock
 
     import torch
     from transformers import Trainer, TrainingArguments
 
-    with tempfile.TemporaryDirectory() as scratch:
+    environment = {"ACCELERATE_MIXED_PRECISION": autocast} if autocast else {}
+    with tempfile.TemporaryDirectory() as scratch, mock.patch.dict(os.environ, environment):
         args = TrainingArguments(output_dir=output_dir or scratch, per_device_eval_batch_size=batch_size,
-                                 report_to=[], remove_unused_columns=False,
+                                 report_to=[], remove_unused_columns=False, use_cpu=not torch.cuda.is_available(),
                                  dataloader_pin_memory=torch.cuda.is_available())
         trainer = Trainer(model=model, args=args, data_collator=collator)
         logits = trainer.predict(dataset).predictions
-    return probabilities_from_logits(logits)
+        precision = f"{str(model.dtype).removeprefix('torch.')} weights, autocast {trainer.accelerator.mixed_precision}"
+    return probabilities_from_logits(logits), precision
 
 
 def probabilities_from_logits(logits) -> np.ndarray:
@@ -102,16 +109,20 @@ def probabilities_from_logits(logits) -> np.ndarray:
     return torch.from_numpy(np.asarray(logits, dtype=np.float32)).softmax(-1).numpy()
 
 
-def evaluate_split(model, dataset, collator, batch_size: int = 16) -> tuple[dict, SongTable]:
-    """Metrics of `model` on one split (a dataset with `audio`, `label` and `song_id`)."""
-    probabilities = predict_segments(model, dataset, collator, batch_size)
-    return classification_metrics(probabilities, np.asarray(dataset["label"]), list(dataset["song_id"]))
+def evaluate_split(model, dataset, collator, batch_size: int = 16, autocast: str | None = None) -> tuple[dict, SongTable]:
+    """Metrics of `model` on one split (a dataset with `audio`, `label` and `song_id`),
+    with the precision they were computed in (`precision`)."""
+    probabilities, precision = predict_segments(model, dataset, collator, batch_size, autocast)
+    metrics, songs = classification_metrics(probabilities, np.asarray(dataset["label"]), list(dataset["song_id"]))
+    return {**metrics, "precision": precision}, songs
 
 
 def evaluate_dataset(model_name_or_path: str, dataset_name_or_path: str, split: str, output_dir: str,
-                     batch_size: int = 24, dtype: str | None = None) -> dict[str, dict]:
+                     batch_size: int = 24, dtype: str | None = None, autocast: str | None = None) -> dict[str, dict]:
     """Evaluate a saved model on one split of a dataset and write the reports (the same
-    files as training writes); returns `{split: metrics}`."""
+    files as training writes); returns `{split: metrics}`. `autocast` (None: the one the
+    model was trained and finally evaluated with, from its training summary) and `dtype`
+    (None: as saved) set the precision, so the numbers equal training's own."""
     from .data import AudioCollator, at_rate, load_corpus
     from .prediction import load_model
     from .reports import write_reports
@@ -125,6 +136,26 @@ def evaluate_dataset(model_name_or_path: str, dataset_name_or_path: str, split: 
         raise ValueError(f"the dataset's labels {dataset[split].features['label'].names} differ from the model's {names}")
     rate = model.config.sampling_rate
     collator = AudioCollator(rate, round(model.config.chunk_seconds * rate))
-    metrics, songs = evaluate_split(model, at_rate(dataset[split], rate), collator, batch_size)
+    autocast = autocast or trained_autocast(model_name_or_path)
+    metrics, songs = evaluate_split(model, at_rate(dataset[split], rate), collator, batch_size, autocast)
     write_reports(output_dir, {split: metrics}, {split: songs}, names)
     return {split: metrics}
+
+
+def trained_autocast(model_name_or_path: str) -> str | None:
+    """The autocast a saved run was trained (and finally evaluated) under, from its
+    training summary; None when the folder has none."""
+    import json
+    from pathlib import Path
+
+    from .reports import TRAINING_SUMMARY
+
+    summary = Path(model_name_or_path, TRAINING_SUMMARY)
+    if not summary.is_file():
+        return None
+    return autocast_for(json.loads(summary.read_text()).get("precision"))
+
+
+def autocast_for(training_precision: str | None) -> str:
+    """The evaluation autocast for a training precision ("bf16", "fp16" or "fp32")."""
+    return training_precision if training_precision in ("bf16", "fp16") else "no"

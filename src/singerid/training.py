@@ -18,7 +18,7 @@ from transformers import Trainer, TrainingArguments, set_seed
 
 from .data import AudioCollator, at_rate, feature_collator, load_corpus
 from .digests import weights_digest
-from .evaluation import classification_metrics, evaluate_split, probabilities_from_logits
+from .evaluation import autocast_for, classification_metrics, evaluate_split, probabilities_from_logits
 from .errors import unavailable
 from .models import STRATEGIES, SingerClassifier, SingerClassifierConfig, portable_name
 from .preprocessing import PreprocessConfig
@@ -229,11 +229,17 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
     for split in ("validation", "test"):
         if split in dataset and dataset[split].num_rows:
             metrics[split], songs[split] = evaluate_split(model, dataset[split], AudioCollator(rate, chunk),
-                                                          args.per_device_eval_batch_size)
+                                                          args.per_device_eval_batch_size,
+                                                          autocast_for(training_precision(args)))
     if args.process_index == 0:
         write_reports(args.output_dir, metrics, songs, names, layer_weights=layer_weights(model),
                       summary=training_summary(data_args, model, args))
     return metrics
+
+
+def training_precision(args: SingerTrainingArguments) -> str:
+    """"bf16", "fp16" or "fp32": how the run trained, and so how its final numbers are computed."""
+    return "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
 
 
 def layer_weights(model: SingerClassifier) -> np.ndarray | None:
@@ -246,7 +252,7 @@ def layer_weights(model: SingerClassifier) -> np.ndarray | None:
 def training_summary(data_args: DataArguments, model: SingerClassifier, args: SingerTrainingArguments) -> dict:
     """What the model card reports about how the model was trained."""
     optimizer = "Adam (L2 weight decay)" if args.adam_l2 else str(args.optim)
-    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+    precision = training_precision(args)
     # Names that mean something elsewhere: the summary is shared with the model.
     return {"dataset": portable_name(data_args.dataset), "backbone": model.config.backbone_id,
             "strategy": model.config.strategy,

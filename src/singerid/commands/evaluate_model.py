@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ..evaluation import evaluate_dataset
 from ..reports import format_metrics
@@ -21,12 +22,15 @@ class EvaluateArguments:
     split: str = field(default="test", metadata={"help": "which split to evaluate"})
     batch_size: int = 24
     dtype: DTYPES | None = field(default=None, metadata={"help": "run the model in this precision (default: as saved)"})
+    autocast: Literal["no", "bf16", "fp16"] | None = field(default=None, metadata={
+        "help": "mixed precision of the forward (default: as the run was trained and finally evaluated)"})
 
 
 @command
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv, EvaluateArguments, prog="evaluate_model", description=__doc__.splitlines()[0])
-    metrics = evaluate_dataset(args.model, args.dataset, args.split, args.output, args.batch_size, args.dtype)
+    metrics = evaluate_dataset(args.model, args.dataset, args.split, args.output, args.batch_size, args.dtype,
+                               args.autocast)
     print(format_metrics(metrics))
     print(f"written to {args.output}")
     return 0
