@@ -195,3 +195,30 @@ def test_from_pretrained_honours_transformers_keywords(tmp_path):
 def test_config_rejects_an_unknown_strategy():
     with pytest.raises(ValueError, match="strategy"):
         SingerClassifierConfig(strategy="linear_probe")
+
+
+@pytest.mark.parametrize("strategy", ["weighted_sum", "finetune"])
+def test_one_chunk_inputs_skip_the_plan_and_give_the_planned_answer(strategy):
+    model = _model(strategy=strategy).eval()
+    rate = model.config.sampling_rate
+    wave = _wave(5.0, rate, batch=2)
+    mask = torch.ones_like(wave, dtype=torch.long)
+    mask[1, 3 * rate :] = 0  # the second is a padded last segment
+    longer = torch.nn.functional.pad(wave, (0, rate))  # the same audio in a longer tensor: planned
+    with torch.no_grad():
+        direct = model(wave, attention_mask=mask).logits
+        planned = model(longer, attention_mask=torch.nn.functional.pad(mask, (0, rate))).logits
+    torch.testing.assert_close(direct, planned, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("strategy", ["weighted_sum", "finetune"])
+def test_a_one_chunk_forward_has_no_graph_break_in_singerids_code(strategy):
+    model = _model(strategy=strategy).eval()
+    wave = _wave(5.0, batch=2)
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(model)(wave, attention_mask=torch.ones_like(wave, dtype=torch.long))
+    ours = [reason for reason in explained.break_reasons
+            if any("singerid" in frame.filename for frame in reason.user_stack[-1:])]
+    assert ours == [], [str(reason.reason)[:200] for reason in ours]
+    if strategy == "finetune":  # the weighted sum's hidden states are captured by transformers, which breaks
+        assert explained.graph_count == 1 and explained.graph_break_count == 0

@@ -156,16 +156,26 @@ class SingerClassifier(PreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
     def _song_log_probs(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        if input_values.shape[-1] == round(self.config.chunk_seconds * self.config.sampling_rate):
+            # Every input is one chunk (training segments): no plan to make, so nothing
+            # waits on the device. Padding is zeroed, as the plan's chunks are zero-padded.
+            chunks = input_values if attention_mask is None else input_values * attention_mask.to(input_values.dtype)
+            return self._chunk_log_probs(chunks, attention_mask)
         chunks, chunk_mask, owner = self._cut_chunks(input_values, attention_mask)
-        step = max(1, self.config.chunk_batch_size)
-        log_probs = torch.cat([
-            self.chunk_logits(chunks[i : i + step], chunk_mask[i : i + step]).float().log_softmax(-1)
-            for i in range(0, len(chunks), step)
-        ])
+        log_probs = self._chunk_log_probs(chunks, chunk_mask)
         # log of the mean probability over each input's chunks, computed stably in log space
         counts = torch.bincount(owner, minlength=len(input_values))
         logits = torch.stack([torch.logsumexp(log_probs[owner == item], dim=0) for item in range(len(input_values))])
         return logits - counts.log().unsqueeze(-1)
+
+    def _chunk_log_probs(self, chunks: torch.Tensor, chunk_mask: torch.Tensor | None) -> torch.Tensor:
+        """Class log-probabilities per chunk, `chunk_batch_size` chunks per backbone call."""
+        step = max(1, self.config.chunk_batch_size)
+        return torch.cat([
+            self.chunk_logits(chunks[i : i + step], None if chunk_mask is None else chunk_mask[i : i + step])
+            .float().log_softmax(-1)
+            for i in range(0, len(chunks), step)
+        ])
 
     def _cut_chunks(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None):
         """Chunks `[n, chunk]`, their sample masks, and which input each came from."""
