@@ -235,3 +235,15 @@ def test_final_numbers_and_evaluate_model_share_one_precision(dataset_dir, tmp_p
     evaluated = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())["test"]
     assert trained["precision"] == "float32 weights, autocast bf16"
     assert evaluated == trained
+
+
+def test_torch_compile_trains_and_saves_a_loadable_model(dataset_dir, tmp_path):
+    # aot_eager traces and runs the graphs without code generation: minutes of inductor on 2 cores otherwise.
+    run = tmp_path / "compiled"
+    done = subprocess.run([sys.executable, "-m", "singerid", "train", "--dataset", str(dataset_dir), "--strategy",
+                           "finetune", "--max_steps", "2", "--output_dir", str(run), "--torch_compile", "true",
+                           "--torch_compile_backend", "aot_eager", *QUICK], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert set(json.loads((run / "metrics.json").read_text())["test"]) == METRIC_KEYS
+    model, info = SingerClassifier.from_pretrained(run, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
