@@ -42,7 +42,7 @@ def write_dataset_card(dataset_dir: str | Path) -> Path:
         card_data,
         template_path=str(CARDS_DIR / "dataset_card.md"),
         pretty_name="Singer identification segments",
-        source=report["summary"]["corpus"],
+        source=report["summary"].get("corpus", "the source corpus"),
         sampling_rate=config.sampling_rate,
         num_artists=len({song_id.split("/", 1)[0] for song_id in songs}),
         split_rows=split_rows,
