@@ -56,6 +56,13 @@ def test_training_runs_as_ddp_over_two_processes(tmp_path, strategy):
                    "--strategy", strategy, "--max_steps", "2", "--per_device_train_batch_size", "2",
                    "--output_dir", str(tmp_path / "run"), "--disable_tqdm", "true", "--report_to", "none")
     assert done.stdout.count("model, metrics.json and plots in") == 1  # only the main process reports
+    if strategy == "weighted_sum":  # each process computed only its shards of the feature cache
+        import re
+
+        computed = {(int(process), int(shard)) for shard, total, process in
+                    re.findall(r"pooled backbone features, shard (\d+)/(\d+) \(process (\d) of 2\)", done.stderr)}
+        assert computed and all((shard - 1) % 2 == process - 1 for process, shard in computed)
+        assert {process for process, _ in computed} == {1, 2}
     summary = json.loads((tmp_path / "run" / "training_summary.json").read_text())
     assert summary["batch_size"] == 4  # 2 per process × 2 processes
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -247,3 +247,15 @@ def test_torch_compile_trains_and_saves_a_loadable_model(dataset_dir, tmp_path):
     assert set(json.loads((run / "metrics.json").read_text())["test"]) == METRIC_KEYS
     model, info = SingerClassifier.from_pretrained(run, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
+
+
+def test_a_cache_built_in_shares_equals_one_built_by_one_process(dataset_dir, tmp_path):
+    import shutil
+
+    model, _, collator = _model_and_data(dataset_dir)
+    copies = [shutil.copytree(dataset_dir, tmp_path / name) for name in ("one", "shares")]  # separate caches
+    one = cache_pooled_features(model, at_rate(load_from_disk(str(copies[0]))["train"], 24000), collator)
+    shares = cache_pooled_features(model, at_rate(load_from_disk(str(copies[1]))["train"], 24000), collator,
+                                   process=(1, 2))  # the second of two processes: its shards first
+    assert one["song_id"] == shares["song_id"]
+    np.testing.assert_allclose(np.asarray(one["features"]), np.asarray(shares["features"]), atol=1e-6)

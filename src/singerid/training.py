@@ -126,15 +126,28 @@ def backbone_digest(model: SingerClassifier) -> str:
     return weights_digest(model.backbone, model.config.encoder_config.to_json_string())
 
 
-def cache_pooled_features(model: SingerClassifier, dataset, collator: AudioCollator, batch_size: int = 16):
+# The cache is cut in this many shards, whatever the number of processes, so that a
+# cache built by N processes serves a run with M.
+FEATURE_SHARDS = 8
+
+
+def cache_pooled_features(model: SingerClassifier, dataset, collator: AudioCollator, batch_size: int = 16,
+                          autocast: str = "no", process: tuple[int, int] | None = None):
     """`dataset` with a `features` column `[L+1, D]` per segment, computed once with the
-    frozen backbone and kept in datasets' cache, keyed by the data and the backbone."""
-    from datasets import Array2D
+    frozen backbone and kept in datasets' cache, keyed by the data, the backbone and the
+    compute precision (`autocast`: "no", "bf16" or "fp16"; features are stored in fp32).
+
+    Every process computes its share of the shards (`process`: its index and the count;
+    default accelerate's), waits for the others, then reads the whole cache."""
+    from accelerate import PartialState
+    from datasets import Array2D, concatenate_datasets
     from datasets.fingerprint import Hasher
 
+    state = PartialState() if process is None else None
+    rank, processes = process or (state.process_index, state.num_processes)
     config = model.config
     fingerprint = Hasher.hash([dataset._fingerprint, backbone_digest(model), config.layer_norm_per_layer,
-                               config.sampling_rate, config.chunk_seconds, "pooled-features-v1"])
+                               config.sampling_rate, config.chunk_seconds, autocast, "pooled-features-v2"])
     features = dataset.features.copy()
     del features["audio"]
     features["features"] = Array2D((config.num_hidden_states, config.encoder_config.hidden_size), "float32")
@@ -145,13 +158,25 @@ def cache_pooled_features(model: SingerClassifier, dataset, collator: AudioColla
         inputs = collator(examples)
         if inputs["input_values"].shape[-1] > collator.chunk_samples:
             raise ValueError("segments longer than the model's chunk cannot be cached; pass --feature_cache false")
-        with torch.inference_mode():
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(autocast)
+        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             pooled = model.pooled_layer_features(inputs["input_values"].to(device), inputs["attention_mask"].to(device))
         return {"features": pooled.float().cpu().numpy()}
 
+    shards = max(1, min(FEATURE_SHARDS, len(dataset)))
+
+    def shard(index: int):
+        return dataset.shard(shards, index, contiguous=True).map(
+            compute, batched=True, batch_size=batch_size, remove_columns=["audio"], features=features,
+            new_fingerprint=Hasher.hash([fingerprint, index, shards]),
+            desc=f"pooled backbone features, shard {index + 1}/{shards} (process {rank + 1} of {processes})")
+
     model.eval()
-    return dataset.map(compute, batched=True, batch_size=batch_size, remove_columns=["audio"], features=features,
-                       new_fingerprint=fingerprint, desc="pooled backbone features (cached)")
+    for index in range(rank, shards, processes):
+        shard(index)  # this process's share, into the cache
+    if state is not None:
+        state.wait_for_everyone()
+    return concatenate_datasets([shard(index) for index in range(shards)])  # all of it, from the cache
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -202,10 +227,10 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
     train_collator = AudioCollator(rate, chunk, random_crop=True)
     if model.config.strategy == "weighted_sum" and data_args.feature_cache:
         model.to(args.device)
-        with args.main_process_first(desc="pooled features"):
-            train_data = cache_pooled_features(model, train_data, eval_collator, args.per_device_eval_batch_size)
-            if eval_data is not None:
-                eval_data = cache_pooled_features(model, eval_data, eval_collator, args.per_device_eval_batch_size)
+        autocast = autocast_for(training_precision(args))
+        train_data = cache_pooled_features(model, train_data, eval_collator, args.per_device_eval_batch_size, autocast)
+        if eval_data is not None:
+            eval_data = cache_pooled_features(model, eval_data, eval_collator, args.per_device_eval_batch_size, autocast)
         train_collator = eval_collator = feature_collator
 
     validation_songs = list(dataset["validation"]["song_id"]) if has_validation else []
