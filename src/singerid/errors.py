@@ -32,11 +32,12 @@ def one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def song_error(path: str | Path, error: BaseException) -> SongError:
-    """`error` as the song's own error (unchanged when it already is one)."""
+def song_error(path: str | Path, error: BaseException, stage: str | None = None) -> SongError:
+    """`error` as the song's own error (unchanged when it already is one), naming the
+    stage it happened in when given."""
     if isinstance(error, SongError):
         return error
-    return SongError(path, f"{type(error).__name__}: {one_line(error)}")
+    return SongError(path, f"{f'{stage} failed: ' if stage else ''}{type(error).__name__}: {one_line(error)}")
 
 
 def unavailable(kind: str, name: str, error: BaseException) -> Unavailable:

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .audio import is_audio_file
 from .data import pad_batch
-from .errors import SongError, one_line, song_error, unavailable
+from .errors import SongError, song_error, unavailable
 from .preprocessing import PreprocessConfig, SongPreprocessor
 
 
@@ -132,9 +132,7 @@ def _classify_isolated(model, batch, names, top_k, device) -> None:
         _classify(model, batch, names, top_k, device)
     except Exception as error:
         if len(batch) == 1:
-            prediction = batch[0][0]
-            _fail(prediction, SongError(prediction.path, f"classification failed: {type(error).__name__}: "
-                                                         f"{one_line(error)}"))
+            _fail(batch[0][0], song_error(batch[0][0].path, error, "classification"))
             return
         for item in batch:
             _classify_isolated(model, [item], names, top_k, device)
@@ -151,17 +149,24 @@ def _classify(model, batch: list[tuple[SongPrediction, np.ndarray]], names: list
 
 
 # -- answers files -----------------------------------------------------------------------
+def check_answers_path(output: str | Path) -> str:
+    """The answers file's format, ".csv" or ".json", from its name (ValueError otherwise)."""
+    suffix = Path(output).suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise ValueError(f"{output}: the output must end in .csv or .json")
+    return suffix
+
+
 def write_predictions(output: str | Path, predictions: list[SongPrediction], scores: bool = False) -> Path | None:
     """The answers of predicted songs to `output` (.csv: `ID,No.1,No.2,No.3` rows without a
     header, the 2023 homework's format; .json: `{"ID": ["No.1", ...]}`, the 2025 format;
     `scores` adds each artist's probability), and the failed songs, with their reasons, to
     `<output>.errors.tsv`, whose path is returned when there were any."""
     output = Path(output)
-    if output.suffix.lower() not in (".csv", ".json"):
-        raise ValueError(f"{output}: the output must end in .csv or .json")
+    answers_format = check_answers_path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     done = [p for p in predictions if p.error is None]
-    (_write_json if output.suffix.lower() == ".json" else _write_csv)(output, done, scores)
+    (_write_json if answers_format == ".json" else _write_csv)(output, done, scores)
     failed = [p for p in predictions if p.error is not None]
     if not failed:
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..prediction import find_audio_files, predict_songs, write_predictions
+from ..prediction import check_answers_path, find_audio_files, predict_songs, write_predictions
 from . import command, parse
 
 DTYPES = Literal["float32", "bfloat16", "float16"]
@@ -36,8 +36,7 @@ class PredictArguments:
         "help": "separation cache (default $SINGERID_CACHE or ~/.cache/singerid)"})
 
     def __post_init__(self):
-        if not self.output.lower().endswith((".csv", ".json")):
-            raise ValueError(f"{self.output}: the output must end in .csv or .json")
+        check_answers_path(self.output)  # before the songs are predicted, not after
 
 
 @command

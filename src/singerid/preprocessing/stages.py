@@ -27,7 +27,7 @@ import soundfile as sf
 
 from ..audio import decode, downmix, resample, zero_non_finite
 from ..digests import file_digest
-from ..errors import SongError, one_line
+from ..errors import SongError, song_error
 from ..models.singer.segments import cut_segments, plan_segments
 from .config import PreprocessConfig
 from .silence import audible_intervals, keep_intervals, loudest_window
@@ -220,4 +220,4 @@ class SongPreprocessor:
         except SongError:
             raise
         except Exception as error:
-            raise SongError(path, f"{stage} failed: {type(error).__name__}: {one_line(error)}") from error
+            raise song_error(path, error, stage) from error
