@@ -95,6 +95,24 @@ def test_hop_and_min_segment_options(tmp_path):
     assert np.asarray(test[0]["audio"]["array"]).shape == (4 * 8000,)
 
 
+
+def test_the_dataset_cards_command_repeats_the_preprocessing(tmp_path):
+    import re
+    import shlex
+
+    from singerid.commands import parse
+    from singerid.commands.preprocess import PreprocessArguments
+    from singerid.preprocessing import PreprocessConfig
+
+    corpus = make_album_corpus(tmp_path / "corpus", artists=1, albums=3, seconds=3.0)
+    out = tmp_path / "out"
+    assert preprocess_main(["--input", str(corpus), "--output", str(out), "--separator", "none",
+                            "--sampling-rate", "8000", "--no-remove-silence"]) == 0
+    command = re.search(r"python scripts/preprocess.py (.*)", (out / "README.md").read_text()).group(1)
+    _, config = parse(shlex.split(command), PreprocessArguments, PreprocessConfig, prog="preprocess", description="")
+    assert config == PreprocessConfig.load(out)
+
+
 def test_no_audio_at_all_is_a_clear_failure(tmp_path, capsys):
     (tmp_path / "corpus" / "a" / "b").mkdir(parents=True)
     (tmp_path / "corpus" / "a" / "b" / "notes.txt").write_text("hi")

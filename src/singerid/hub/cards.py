@@ -68,7 +68,7 @@ def _options(config) -> str:
              f"--segment-seconds {config.segment_seconds}", f"--hop-seconds {config.hop_seconds}",
              f"--min-segment-seconds {config.min_segment_seconds}"]
     parts += [f"--silence-db {config.silence_db}", f"--min-silence-seconds {config.min_silence_seconds}"] \
-        if config.remove_silence else ["--no-silence-removal"]
+        if config.remove_silence else ["--no-remove-silence"]
     return " ".join(parts)
 
 
