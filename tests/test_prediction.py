@@ -106,6 +106,25 @@ def test_the_models_separator_runs_from_a_local_repo(tmp_path, songs, demucs_rep
     assert len(list((tmp_path / "cache").rglob("*.flac"))) == 1  # separated, and cached for next time
 
 
+def test_songs_cleaned_by_two_workers_get_the_answers_of_one_process(tmp_path, songs, demucs_repo):
+    folder = _save_model(tmp_path / "model", {"separator": "tiny_htdemucs", "remove_silence": True,
+                                              "silence_db": -35.0, "min_silence_seconds": 0.5,
+                                              "segment_seconds": 5.0, "sampling_rate": 24000})
+    repaired = tone(4.0, 16000)
+    repaired[50:60] = np.inf  # repaired while decoding for the separator, here: the note must follow
+    sf.write(tmp_path / "inf.wav", repaired, 16000, subtype="FLOAT")
+    paths = [songs[name] for name in ("normal", "broken", "silent", "short")] + [tmp_path / "inf.wav"]
+    answers = {}
+    for workers in (1, 2):
+        predictions = predict_songs(paths, str(folder), demucs_repo=str(demucs_repo), batch_size=2,
+                                    cache_dir=tmp_path / f"cache{workers}", device="cpu", progress=False,
+                                    workers=workers)
+        answers[workers] = [(p.id, p.labels, p.scores, p.error, p.nothing_audible, p.notes) for p in predictions]
+    assert answers[1] == answers[2]
+    assert answers[2][1][3] and answers[2][0][3] is None  # the broken song failed alone
+    assert "non-finite" in " ".join(answers[2][4][5])
+
+
 def test_a_song_with_nothing_audible_is_classified_on_its_loudest_window_as_in_training(tmp_path, songs):
     # Louder in its last 5 s, but all of it below a -1 dBFS threshold: nothing is audible.
     wave = tone(9.0, 24000)[:, 0] * np.where(np.arange(9 * 24000) < 4 * 24000, 0.2, 1.0).astype(np.float32)

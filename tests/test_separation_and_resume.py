@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from datasets import load_from_disk
 
-from helpers import make_album_corpus, write_tone
+import soundfile as sf
+
+from helpers import make_album_corpus, tone, write_tone
 from singerid.commands.preprocess import main as preprocess_main
 from singerid.preprocessing import PreprocessConfig, SongPreprocessor, preprocess_corpus
 from singerid.preprocessing.separation import SeparatorUnavailable, VocalSeparator
@@ -63,7 +65,7 @@ def test_the_weights_are_recorded_by_content_and_the_cache_survives_moving_them(
     again = SongPreprocessor(config, cache_dir=tmp_path / "cache", device="cpu", demucs_repo=moved)
     assert again.separator.weights == first.separator.weights
     assert again.is_cached(song)  # keyed by what the weights are, not where they lie
-    recorded = again.recorded_config.to_dict()
+    recorded = again.config.to_dict()
     assert recorded["separator_weights"] == first.separator.weights
     assert str(tmp_path) not in json.dumps(recorded)
 
@@ -128,12 +130,13 @@ def _dataset_rows(path):
     return rows
 
 
-@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("batch, workers", [(1, 1), (2, 2)])
 def test_rerun_after_a_kill_reuses_the_cache_and_equals_an_uninterrupted_run(tmp_path, demucs_repo, monkeypatch,
-                                                                            batch):
+                                                                            batch, workers):
     corpus = make_album_corpus(tmp_path / "corpus", artists=2, albums=3, seconds=3.0)
     config = PreprocessConfig(sampling_rate=16000, separator="tiny_htdemucs")
-    run = {"config": config, "device": "cpu", "separation_batch": batch, "demucs_repo": demucs_repo}
+    run = {"config": config, "device": "cpu", "separation_batch": batch, "demucs_repo": demucs_repo,
+           "workers": workers}
     preprocess_corpus(corpus, tmp_path / "uninterrupted", cache_dir=tmp_path / "cache_a", **run)
 
     calls = []
@@ -169,3 +172,23 @@ def test_a_changed_file_at_the_same_path_is_separated_again(tmp_path, demucs_rep
     second = preprocessor.vocals(song)
     assert not np.allclose(first, second)
     assert len(list((tmp_path / "cache").rglob("*.flac"))) == 2
+
+
+@pytest.mark.parametrize("separator", ["none", "tiny_htdemucs"])
+def test_one_and_two_workers_give_the_same_dataset_report_and_errors(tmp_path, demucs_repo, separator):
+    corpus = make_album_corpus(tmp_path / "corpus", artists=2, albums=3, seconds=3.0)
+    (corpus / "artist_0" / "album_0" / "02-broken.mp3").write_text("not audio")
+    noisy = tone(3.0, 16000, silent_spans=((0.5, 1.5),))
+    noisy[100:110] = np.nan  # repaired in a worker: its note must reach the report
+    sf.write(corpus / "artist_1" / "album_2" / "02-nan.wav", noisy, 16000, subtype="FLOAT")
+    config = PreprocessConfig(sampling_rate=16000, separator=separator)
+    reports = {}
+    for workers in (1, 2):
+        result = preprocess_corpus(corpus, tmp_path / f"out{workers}", config, cache_dir=tmp_path / f"cache{workers}",
+                                   device="cpu", demucs_repo=demucs_repo, workers=workers, separation_batch=2)
+        reports[workers] = json.loads((tmp_path / f"out{workers}" / "preprocess_report.json").read_text())["songs"]
+        assert set(result.stage_seconds) >= {"decode", "silence"}  # the workers' time is counted
+    assert _dataset_rows(tmp_path / "out1") == _dataset_rows(tmp_path / "out2")
+    assert reports[1] == reports[2]
+    assert reports[2]["artist_0/album_0/02-broken"]["status"] == "skipped"
+    assert "NaN" in " ".join(reports[2]["artist_1/album_2/02-nan"]["notes"])

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets import load_from_disk
+from datasets import Audio, load_from_disk
 from safetensors.torch import load_file
 
 from helpers import make_segment_dataset
 from singerid import SingerClassifier
-from singerid.data import AudioCollator, at_rate, feature_collator
+from singerid.data import AudioCollator, encoded_audio, feature_collator
 from singerid.commands.train import main as train_main
 from singerid.commands import parse
 from singerid.preprocessing import PreprocessConfig
@@ -47,7 +47,7 @@ def _model_and_data(dataset_dir, split="validation"):
     model = build_model(ModelArguments(backbone="tiny-mert"), dataset["train"].features["label"].names,
                         PreprocessConfig.load(dataset_dir)).eval()
     rate = model.config.sampling_rate
-    return model, at_rate(dataset[split], rate), AudioCollator(rate, round(model.config.chunk_seconds * rate))
+    return model, encoded_audio(dataset[split]), AudioCollator(rate, round(model.config.chunk_seconds * rate))
 
 
 def test_cached_features_give_the_full_models_logits(dataset_dir):
@@ -134,7 +134,7 @@ def test_evaluate_model_runs_the_model_in_half_precision(weighted_sum_run, datas
     assert evaluate_main(["--model", str(weighted_sum_run), "--dataset", str(dataset_dir), "--split", "test",
                           "--output", str(tmp_path), "--dtype", "bfloat16"]) == 0
     assert set(json.loads((tmp_path / "metrics.json").read_text())["test"]) == METRIC_KEYS
-    test = at_rate(load_from_disk(str(dataset_dir))["test"], 24000)
+    test = encoded_audio(load_from_disk(str(dataset_dir))["test"])
     collator = AudioCollator(24000, 24000)
     half, half_precision = predict_segments(load_model(str(weighted_sum_run), "bfloat16"), test, collator)
     full, _ = predict_segments(load_model(str(weighted_sum_run)), test, collator)
@@ -197,7 +197,7 @@ def test_a_few_steps_under_accelerate_launch(dataset_dir, tmp_path):
 
 
 def test_loader_workers_deliver_the_same_batches_as_one_process(dataset_dir):
-    data = at_rate(load_from_disk(str(dataset_dir))["validation"], 24000)
+    data = encoded_audio(load_from_disk(str(dataset_dir))["validation"])
     collator = AudioCollator(24000, 24000)  # the evaluation collator: no random crops
 
     def batches(workers):
@@ -208,6 +208,19 @@ def test_loader_workers_deliver_the_same_batches_as_one_process(dataset_dir):
     assert len(single) == len(parallel) == 3
     for one, other in zip(single, parallel):
         assert one.keys() == other.keys() and all(torch.equal(one[key], other[key]) for key in one)
+
+
+@pytest.mark.parametrize("rate", [16000, 24000])  # the stored rate, and another
+def test_the_collator_decodes_stored_segments_as_datasets_does(dataset_dir, rate):
+    # Encoded audio is decoded by libsndfile (and resampled by us); datasets decodes with
+    # ffmpeg. Both must hand the model the same samples.
+    stored = load_from_disk(str(dataset_dir))["validation"]
+    collator = AudioCollator(rate, rate)
+    ours = collator([row for row in encoded_audio(stored)])
+    theirs = collator([row for row in stored.cast_column("audio", Audio(sampling_rate=rate))])
+    assert ours["input_values"].shape == theirs["input_values"].shape and ours["input_values"].abs().sum() > 0
+    torch.testing.assert_close(ours["input_values"], theirs["input_values"], rtol=0, atol=1e-6)
+    assert torch.equal(ours["attention_mask"], theirs["attention_mask"])
 
 
 def test_default_loader_workers_and_ddp_settings():
@@ -254,8 +267,8 @@ def test_a_cache_built_in_shares_equals_one_built_by_one_process(dataset_dir, tm
 
     model, _, collator = _model_and_data(dataset_dir)
     copies = [shutil.copytree(dataset_dir, tmp_path / name) for name in ("one", "shares")]  # separate caches
-    one = cache_pooled_features(model, at_rate(load_from_disk(str(copies[0]))["train"], 24000), collator)
-    shares = cache_pooled_features(model, at_rate(load_from_disk(str(copies[1]))["train"], 24000), collator,
+    one = cache_pooled_features(model, encoded_audio(load_from_disk(str(copies[0]))["train"]), collator)
+    shares = cache_pooled_features(model, encoded_audio(load_from_disk(str(copies[1]))["train"]), collator,
                                    process=(1, 2))  # the second of two processes: its shards first
     assert one["song_id"] == shares["song_id"]
     np.testing.assert_allclose(np.asarray(one["features"]), np.asarray(shares["features"]), atol=1e-6)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from datasets import Audio, DatasetDict, load_dataset, load_from_disk
 
+from .audio import decode_bytes, resample
 from .errors import unavailable
 from .preprocessing.config import CONFIG_FILE, PreprocessConfig
 
@@ -37,12 +38,10 @@ def load_corpus(name_or_path: str) -> tuple[DatasetDict, PreprocessConfig | None
     return dataset, preprocessing
 
 
-def at_rate(dataset, sampling_rate: int):
-    """The dataset (or DatasetDict) decoding its audio at `sampling_rate`."""
-    current = next(iter(dataset.values())) if isinstance(dataset, DatasetDict) else dataset
-    if current.features["audio"].sampling_rate == sampling_rate:
-        return dataset
-    return dataset.cast_column("audio", Audio(sampling_rate=sampling_rate))
+def encoded_audio(dataset):
+    """The dataset (or DatasetDict) with its audio left encoded (`bytes`, `path`): the
+    collator decodes it, in the loader's workers, at the model's rate."""
+    return dataset.cast_column("audio", Audio(decode=False))
 
 
 def _hub_preprocess_config(repo_id: str) -> dict:
@@ -58,9 +57,10 @@ def _hub_preprocess_config(repo_id: str) -> dict:
 class AudioCollator:
     """Pads segments to at least one chunk, with an attention mask over real samples.
 
-    A segment's real length comes from `start_s`/`end_s` when present (preprocessing
-    zero-pads the last segment of a song). With `random_crop`, longer segments are cut
-    to one chunk at a random place.
+    Audio comes encoded (`encoded_audio`) or decoded (`array`), and is brought to
+    `sampling_rate`. A segment's real length comes from `start_s`/`end_s` when present
+    (preprocessing zero-pads the last segment of a song). With `random_crop`, longer
+    segments are cut to one chunk at a random place.
     """
 
     sampling_rate: int
@@ -70,7 +70,7 @@ class AudioCollator:
     def __call__(self, examples: list[dict]) -> dict:
         waves, lengths = [], []
         for example in examples:
-            wave = np.asarray(example["audio"]["array"], dtype=np.float32)
+            wave = self.samples(example["audio"])
             length = len(wave)
             if "start_s" in example and "end_s" in example:
                 length = min(length, max(1, round((example["end_s"] - example["start_s"]) * self.sampling_rate)))
@@ -82,6 +82,14 @@ class AudioCollator:
         batch, mask = pad_batch(waves, lengths, min_width=self.chunk_samples)
         return {"input_values": batch, "attention_mask": mask,
                 "labels": torch.tensor([example["label"] for example in examples])}
+
+    def samples(self, audio) -> np.ndarray:
+        """Mono float32 samples at `sampling_rate` of one example's audio."""
+        if isinstance(audio, dict) and "bytes" in audio:
+            data = audio["bytes"] if audio["bytes"] is not None else Path(audio["path"]).read_bytes()
+            return decode_bytes(data, self.sampling_rate)
+        wave = np.asarray(audio["array"], dtype=np.float32)
+        return resample(wave, audio["sampling_rate"], self.sampling_rate)
 
 
 def pad_batch(waves: list[np.ndarray], lengths: list[int] | None = None, min_width: int = 0):

@@ -21,6 +21,9 @@ class SongError(SingeridError, ValueError):
         self.problem = problem
         super().__init__(f"{path}: {problem}")
 
+    def __reduce__(self):  # pickled as its parts: it travels back from worker processes
+        return type(self), (self.path, self.problem)
+
 
 class Unavailable(SingeridError, OSError):
     """A model, backbone or dataset that cannot be loaded from here."""

@@ -123,7 +123,7 @@ def evaluate_dataset(model_name_or_path: str, dataset_name_or_path: str, split: 
     files as training writes); returns `{split: metrics}`. `autocast` (None: the one the
     model was trained and finally evaluated with, from its training summary) and `dtype`
     (None: as saved) set the precision, so the numbers equal training's own."""
-    from .data import AudioCollator, at_rate, load_corpus
+    from .data import AudioCollator, encoded_audio, load_corpus
     from .prediction import load_model
     from .reports import write_reports
 
@@ -137,7 +137,7 @@ def evaluate_dataset(model_name_or_path: str, dataset_name_or_path: str, split: 
     rate = model.config.sampling_rate
     collator = AudioCollator(rate, round(model.config.chunk_seconds * rate))
     autocast = autocast or trained_autocast(model_name_or_path)
-    metrics, songs = evaluate_split(model, at_rate(dataset[split], rate), collator, batch_size, autocast)
+    metrics, songs = evaluate_split(model, encoded_audio(dataset[split]), collator, batch_size, autocast)
     write_reports(output_dir, {split: metrics}, {split: songs}, names)
     return {split: metrics}
 

@@ -24,6 +24,7 @@ from .audio import is_audio_file
 from .data import pad_batch
 from .errors import SongError, song_error, unavailable
 from .preprocessing import PreprocessConfig, SongPreprocessor
+from .preprocessing.workers import StageWorkers, default_workers
 
 
 
@@ -88,13 +89,15 @@ def prediction_config(model, separator: str | None = None, remove_silence: bool 
 def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str] | None = None,
                   separator: str | None = None, demucs_repo: str | None = None, remove_silence: bool | None = None,
                   device: str | None = None, dtype: str | torch.dtype | None = None, batch_size: int = 4,
-                  cache_dir: str | Path | None = None, progress: bool = True) -> list[SongPrediction]:
+                  cache_dir: str | Path | None = None, progress: bool = True,
+                  workers: int | None = None) -> list[SongPrediction]:
     """Top-k singers of each song, in input order.
 
     `separator` and `remove_silence` override the preprocessing stored in the model's
     config; `demucs_repo` is a local folder with the separator's weights. Songs are
     classified `batch_size` at a time (padded, with attention masks) on `device` (CUDA
-    when available), with the model in `dtype` when given (e.g. "bfloat16").
+    when available), with the model in `dtype` when given (e.g. "bfloat16"), while
+    `workers` processes (default: one per core, less one) decode and clean the next songs.
     """
     model = load_model(model, dtype).eval()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -106,19 +109,33 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     ids = ids or song_ids([Path(path) for path in paths])
     predictions = [SongPrediction(id=song_id, path=str(path)) for song_id, path in zip(ids, paths)]
     ready: list[tuple[SongPrediction, np.ndarray]] = []
-    for prediction in tqdm(predictions, desc="predicting", unit="song", disable=not progress):
-        try:
-            song = preprocessor.prepare(prediction.path)
-            prediction.nothing_audible, prediction.notes = song.nothing_audible, song.notes
-            ready.append((prediction, song.cleaned))
-        except Exception as error:  # one song's failure, whatever it is, is that song's alone
-            _fail(prediction, song_error(prediction.path, error))
-        if len(ready) == batch_size:
-            _classify_isolated(model, ready, names, top_k, device)
-            ready = []
+    workers = min(default_workers() if workers is None else workers, max(1, len(paths)))
+    with StageWorkers(preprocessor, workers) as pool:
+        # Separation stays here (on the device); the workers clean what it has separated.
+        songs = pool.prepared((prediction.path for prediction in predictions),
+                              before=_separation(preprocessor) if preprocessor.separator else None)
+        for prediction, song in zip(tqdm(predictions, desc="predicting", unit="song", disable=not progress), songs):
+            if isinstance(song, SongError):
+                _fail(prediction, song)
+            else:
+                prediction.nothing_audible, prediction.notes = song.nothing_audible, song.notes
+                ready.append((prediction, song.cleaned))
+            if len(ready) == batch_size:
+                _classify_isolated(model, ready, names, top_k, device)
+                ready = []
     if ready:
         _classify_isolated(model, ready, names, top_k, device)
     return predictions
+
+
+def _separation(preprocessor: SongPreprocessor):
+    """Separates one song (unless cached); returns its error, if any."""
+    def separate(path):
+        try:
+            return preprocessor.separate([path]).get(str(path))
+        except Exception as error:  # one song's failure, whatever it is, is that song's alone
+            return song_error(path, error, "separate")
+    return separate
 
 
 def _fail(prediction: SongPrediction, error: SongError) -> None:

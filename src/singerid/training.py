@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments, set_seed
 
-from .data import AudioCollator, at_rate, feature_collator, load_corpus
+from .data import AudioCollator, encoded_audio, feature_collator, load_corpus
 from .digests import weights_digest
 from .evaluation import autocast_for, classification_metrics, evaluate_split, probabilities_from_logits
 from .errors import unavailable
@@ -215,7 +215,7 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
     names = dataset["train"].features["label"].names
     model = build_model(model_args, names, preprocessing)
     rate = model.config.sampling_rate
-    dataset = at_rate(dataset, rate)
+    dataset = encoded_audio(dataset)
     chunk = round(model.config.chunk_seconds * rate)
     eval_collator = AudioCollator(rate, chunk)
     has_validation = "validation" in dataset and dataset["validation"].num_rows > 0

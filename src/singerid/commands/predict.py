@@ -34,6 +34,8 @@ class PredictArguments:
     dtype: DTYPES | None = field(default=None, metadata={"help": "run the model in this precision (default: as saved)"})
     cache_dir: str | None = field(default=None, metadata={
         "help": "separation cache (default $SINGERID_CACHE or ~/.cache/singerid)"})
+    workers: int | None = field(default=None, metadata={
+        "help": "processes decoding and cleaning the next songs (default: one per core, less one)"})
 
     def __post_init__(self):
         check_answers_path(self.output)  # before the songs are predicted, not after
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     predictions = predict_songs(files, args.model, top_k=args.top_k, separator=args.separator,
                                 demucs_repo=args.demucs_repo, remove_silence=args.remove_silence,
                                 device=args.device, dtype=args.dtype, batch_size=args.batch_size,
-                                cache_dir=args.cache_dir)
+                                cache_dir=args.cache_dir, workers=args.workers)
     errors = write_predictions(args.output, predictions, args.scores)
     done = [p for p in predictions if p.error is None]
     quiet = sum(p.nothing_audible for p in done)

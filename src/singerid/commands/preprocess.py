@@ -29,6 +29,8 @@ class PreprocessArguments:
     device: str | None = field(default=None, metadata={"help": "device for separation (default: cuda when available)"})
     separation_batch: int = field(default=1, metadata={
         "help": "songs separated together (padded to the longest); more uses the GPU better"})
+    workers: int | None = field(default=None, metadata={
+        "help": "processes decoding and removing silence beside separation (default: one per core, less one)"})
 
 
 @command
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     result = preprocess_corpus(args.input, args.output, config, split_lists=args.split_lists,
                                cache_dir=args.cache_dir, device=args.device,
-                               separation_batch=args.separation_batch, demucs_repo=args.demucs_repo)
+                               separation_batch=args.separation_batch, demucs_repo=args.demucs_repo,
+                               workers=args.workers)
     if result is None:  # a helper process under accelerate launch: the main process reports
         return 0
     write_dataset_card(args.output)

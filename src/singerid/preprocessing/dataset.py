@@ -1,8 +1,9 @@
 """From a folder of songs to a `datasets.DatasetDict` of 5 s vocal segments.
 
 Stage A separates every song once (the cached, expensive part, shown with its own
-progress bar); stage B streams each split through silence removal and segmentation
-into Arrow with `Dataset.from_generator`, so memory does not grow with the corpus.
+progress bar), while worker processes decode the songs ahead of it; stage B streams
+each split through silence removal (in the workers) and segmentation into Arrow with
+`Dataset.from_generator`, so memory does not grow with the corpus.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from datasets import Audio, ClassLabel, Dataset, DatasetDict, Features, Value
 from tqdm.auto import tqdm
 
 from ..models import portable_name
-from ..errors import SingeridError, SongError, song_error
+from ..errors import SingeridError, SongError
 from .config import PreprocessConfig
 from .corpus import Song, find_songs
 from .stages import SongPreprocessor
+from .workers import StageWorkers
 from .splits import SPLITS, albums_in_several_splits, split_by_album, split_from_lists
 
 REPORT_FILE = "preprocess_report.json"
@@ -83,11 +85,14 @@ def preprocess_corpus(
     device: str | None = None,
     separation_batch: int = 1,
     demucs_repo: str | Path | None = None,
+    workers: int | None = None,
 ) -> PreprocessResult | None:
     """Build and save the DatasetDict, its report and its parameters (the card is `hub`'s).
 
     `demucs_repo`: a local folder with the separator's weights (else demucs's caches or a
-    download); only the weights' digest is recorded, never the folder.
+    download); only the weights' digest is recorded, never the folder. `workers`:
+    processes for decoding and silence removal (default: one per core, less one); the
+    dataset is the same for any number.
 
     Under `accelerate launch` with N processes, each process separates its share of the
     songs (on its own GPU), and the main process then assembles the dataset from the
@@ -111,26 +116,26 @@ def preprocess_corpus(
     artists = sorted({song.artist for song in songs})
     preprocessor = SongPreprocessor(config, cache_dir=cache_dir, demucs_repo=demucs_repo,
                                     device=device or (str(state.device) if state.num_processes > 1 else None))
-    config = preprocessor.recorded_config
+    config = preprocessor.config
     started = time.perf_counter()
 
-    if preprocessor.separator is not None:
-        mine = songs[state.process_index :: state.num_processes]
-        if state.num_processes > 1:
-            logger.info("process %d of %d: separating %d songs", state.process_index, state.num_processes, len(mine))
-        _separate_all(preprocessor, mine, reports, separation_batch)
-        state.wait_for_everyone()
-    if not state.is_main_process:
-        return None
-
-    features = segment_features(artists, config.sampling_rate)
-    splits = {}
     # Our own bars count songs per stage; datasets' would interleave with them.
     with tempfile.TemporaryDirectory(prefix="singerid-arrow-") as arrow_cache, _datasets_bars_off():
-        for split in SPLITS:
-            split_songs = [song for song in songs if assignment[song.song_id] == split]
-            splits[split] = _build_split(split, split_songs, features, preprocessor, reports, artists, arrow_cache)
-        dataset = DatasetDict(splits)
+        with StageWorkers(preprocessor, workers) as pool:
+            if preprocessor.separator is not None:
+                mine = songs[state.process_index :: state.num_processes]
+                if state.num_processes > 1:
+                    logger.info("process %d of %d: separating %d songs", state.process_index,
+                                state.num_processes, len(mine))
+                _separate_all(pool, mine, reports, separation_batch)
+                state.wait_for_everyone()
+            if not state.is_main_process:
+                return None
+            features = segment_features(artists, config.sampling_rate)
+            dataset = DatasetDict({
+                split: _build_split(split, [song for song in songs if assignment[song.song_id] == split],
+                                    features, pool, reports, artists, arrow_cache)
+                for split in SPLITS})
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         # An empty split must still get one (empty) shard, or load_from_disk fails on it.
@@ -148,13 +153,14 @@ def preprocess_corpus(
     return result
 
 
-def _build_split(split, songs, features, preprocessor, reports, artists, arrow_cache) -> Dataset:
+def _build_split(split, songs, features, pool, reports, artists, arrow_cache) -> Dataset:
     bar = tqdm(total=len(songs), desc=f"cleaning and segmenting {split}", unit="song")
     try:
         return Dataset.from_generator(
             _segment_rows,
             features=features,
-            gen_kwargs={"songs": songs, "preprocessor": preprocessor, "reports": reports,
+            # A tuple, not a list: datasets would cut a list into one generator call per song.
+            gen_kwargs={"songs": tuple(songs), "pool": pool, "reports": reports,
                         "label_of": {artist: index for index, artist in enumerate(artists)}, "bar": bar},
             cache_dir=arrow_cache,
             fingerprint=f"singerid-{split}-{time.time_ns()}",  # a fresh build; our own cache resumes
@@ -193,38 +199,38 @@ def _datasets_bars_off():
             datasets.enable_progress_bars()
 
 
-def _separate_all(preprocessor: SongPreprocessor, songs: list[Song], reports: dict[str, SongReport],
-                  batch_size: int) -> None:
-    # Fixed batches of the song list, so that a rerun forms the same batches.
+def _separate_all(pool: StageWorkers, songs: list[Song], reports: dict[str, SongReport], batch_size: int) -> None:
+    # Fixed batches of the song list, so that a rerun forms the same batches. The workers
+    # decode the next batches while this process separates the current one.
+    preprocessor = pool.preprocessor
     size = max(1, batch_size)
     batches = [songs[start : start + size] for start in range(0, len(songs), size)]
     todo = [batch for batch in batches if not all(preprocessor.is_cached(song.path) for song in batch)]
     if len(todo) < len(batches):
         logger.info("separation: %d of %d batches already cached", len(batches) - len(todo), len(batches))
+    mixes = pool.mixes((song.path for batch in todo for song in batch), ahead=2 * size)
     with tqdm(total=sum(map(len, todo)), desc="separating vocals", unit="song") as bar:
         for batch in todo:
-            errors = preprocessor.separate([song.path for song in batch])
+            errors = preprocessor.separate([song.path for song in batch], [next(mixes) for _ in batch])
             for song in batch:
                 if str(song.path) in errors:
                     _skip(reports[song.song_id], errors[str(song.path)])
             bar.update(len(batch))
 
 
-def _segment_rows(songs, preprocessor, reports, label_of, bar):
-    # `songs` may arrive in shards (datasets splits list arguments); one bar spans them all.
+def _segment_rows(songs, pool, reports, label_of, bar):
+    preprocessor = pool.preprocessor
     rate = preprocessor.config.sampling_rate
-    for song in songs:
+    todo = [song for song in songs if reports[song.song_id].status != "skipped"]
+    bar.update(len(songs) - len(todo))
+    for song, prepared in zip(todo, pool.prepared(song.path for song in todo)):
         bar.update()
         report = reports[song.song_id]
-        if report.status == "skipped":
+        if isinstance(prepared, SongError):
+            _skip(report, prepared)
             continue
-        try:
-            prepared = preprocessor.prepare(song.path)
-            cleaned = prepared.cleaned
-            segments, spans = preprocessor.segments(cleaned)
-        except Exception as error:  # one song's failure, whatever it is, is that song's alone
-            _skip(report, song_error(song.path, error))
-            continue
+        cleaned = prepared.cleaned
+        segments, spans = preprocessor.segments(cleaned)
         report.status, report.num_segments, report.notes = "ok", len(spans), prepared.notes
         report.seconds_in, report.seconds_kept = prepared.seconds_in, len(cleaned) / rate
         for note in prepared.notes:

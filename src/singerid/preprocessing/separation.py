@@ -69,10 +69,16 @@ class VocalSeparator:
     With `repo`, the weights come from a local folder in demucs's repo format
     (`<signature>-<checksum>.th` files and `<name>.yaml` bags); otherwise from the
     demucs/Hugging Face caches, or a download when online.
+
+    With `half`, demucs's windows run under autocast in float16 on CUDA (tensor cores; more
+    mantissa than bfloat16) and in bfloat16 on the CPU (autocast's fast CPU kernels are
+    bfloat16; float16 there is emulated and slower). The stems stay float32, and the weights
+    digest is the same: half is how the weights run, not what they are. Off by default
+    until its speed and fidelity are measured on real weights (benchmarks/separation_sdr.py).
     """
 
     def __init__(self, name: str = "htdemucs", repo: str | Path | None = None, device: str | None = None,
-                 segment_seconds: float | None = None):
+                 segment_seconds: float | None = None, half: bool = False):
         import torch
         from demucs.pretrained import get_model
         from huggingface_hub import constants
@@ -96,6 +102,7 @@ class VocalSeparator:
         self.weights = "sha256:" + weights_digest(self.model)[:16]  # what the weights are, wherever they came from
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.segment_seconds = segment_seconds
+        self.half = half
         self.sampling_rate: int = self.model.samplerate
         self.channels: int = self.model.audio_channels
 
@@ -119,12 +126,14 @@ class VocalSeparator:
         batch = torch.zeros(len(waves), self.channels, max(wave.shape[-1] for wave in waves))
         for row, (wave, (mean, std)) in enumerate(zip(waves, stats)):
             batch[row, :, : wave.shape[-1]] = (wave - mean) / std
-        with torch.inference_mode():
+        device = torch.device(self.device)
+        half = torch.bfloat16 if device.type == "cpu" else torch.float16
+        with torch.inference_mode(), torch.autocast(device.type, dtype=half, enabled=self.half):
             # The songs stay on the CPU; only split windows of `segment` seconds go to the
             # device, which bounds device memory however long the songs are. No random
             # shifts, so a rerun gives the same stems.
             sources = apply_model(self.model, batch, shifts=0, split=True, overlap=0.25,
-                                  device=self.device, segment=self.segment_seconds, progress=False)
-        vocals = sources[:, self.model.sources.index("vocals")]
+                                  device=device, segment=self.segment_seconds, progress=False)
+        vocals = sources[:, self.model.sources.index("vocals")].float()
         return [(vocals[row, :, : wave.shape[-1]] * std + mean).numpy()
                 for row, (wave, (mean, std)) in enumerate(zip(waves, stats))]

@@ -58,24 +58,23 @@ class SongPreprocessor:
     """
 
     def __init__(self, config: PreprocessConfig, cache_dir: str | Path | None = None, device: str | None = None,
-                 demucs_repo: str | Path | None = None):
-        self.config = config
+                 demucs_repo: str | Path | None = None, load_separator: bool = True):
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        self.seconds = defaultdict(float)  # wall time per stage, for throughput reports
+        self.seconds = defaultdict(float)  # time per stage, for throughput reports
         self.notes: dict[str, list[str]] = defaultdict(list)  # per song path, until `prepare` hands them out
         self.separator = None
-        if config.uses_separator:
+        if config.uses_separator and load_separator:
             from .separation import VocalSeparator
 
             self.separator = VocalSeparator(config.separator, repo=demucs_repo, device=device)
             if config.separator_weights not in (None, self.separator.weights):
                 logger.warning("the %s weights found here (%s) differ from those recorded (%s): results may differ",
                                config.separator, self.separator.weights, config.separator_weights)
-
-    @property
-    def recorded_config(self) -> PreprocessConfig:
-        """The config as it should be recorded beside what it made: with the weights' digest."""
-        return replace(self.config, separator_weights=self.separator.weights if self.separator else None)
+        # What is recorded beside the results, and keys the cache: the weights used.
+        self.config = replace(config, separator_weights=self.separator.weights if self.separator else
+                              config.separator_weights if config.uses_separator else None)
+        # The rate and channels the separator takes (set by the main process for its workers).
+        self.mix_format = (self.separator.sampling_rate, self.separator.channels) if self.separator else None
 
     # -- the whole song ------------------------------------------------------------------
     def prepare(self, path: str | Path) -> PreparedSong:
@@ -94,7 +93,7 @@ class SongPreprocessor:
     # -- stage 1 + 2: decode and separate (cached) --------------------------------------
     def vocals(self, path: str | Path) -> np.ndarray:
         """Mono vocals at the target rate (the whole mix when there is no separator)."""
-        if self.separator is None:
+        if not self.config.uses_separator:
             return self._decode(path, self.config.sampling_rate, channels=1)[0]
         errors = self.separate([path])
         if errors:
@@ -102,23 +101,27 @@ class SongPreprocessor:
         with self._stage("cache_read", path):
             return sf.read(self._cache_path(path), dtype="float32")[0]
 
-    def separate(self, paths: list[str | Path]) -> dict[str, SongError]:
+    def separate(self, paths: list[str | Path], mixes: list | None = None) -> dict[str, SongError]:
         """Separate a batch of songs unless all are cached; returns the songs that failed.
+        `mixes`: each song's `decode_mix` (or its `SongError`), when decoded elsewhere.
 
         The batch is the unit (a stem's last window depends on its batch), so a batch with
         any song missing is separated whole: a resumed run then writes what an
         uninterrupted run would have. A batch that fails is retried one song at a time,
         so one bad song costs only itself.
         """
-        todo, mixes, errors = [], [], {}
         if all(self.is_cached(path) for path in paths):
-            return errors
-        for path in paths:
+            return {}
+        if self.separator is None:  # a worker process: separation is the main process's
+            return {str(path): SongError(path, "not separated yet") for path in paths}
+        todo, decoded, errors = [], [], {}
+        for path, mix in zip(paths, mixes or [None] * len(paths)):
             try:
-                mixes.append(self._decode(path, self.separator.sampling_rate, self.separator.channels))
+                decoded.append(self.decode_mix(path) if mix is None else _raise_error(mix))
                 todo.append(path)
             except SongError as error:
                 errors[str(path)] = error
+        mixes = decoded
         if len(todo) > 1:
             try:
                 with self._stage("separate", todo[0]):
@@ -133,6 +136,10 @@ class SongPreprocessor:
             errors |= self._separate_one(todo[0], mixes[0])
         return errors
 
+    def decode_mix(self, path: str | Path) -> np.ndarray:
+        """The song as the separator takes it."""
+        return self._decode(path, *self.mix_format)
+
     def _separate_one(self, path, mix) -> dict[str, SongError]:
         try:
             with self._stage("separate", path):
@@ -142,7 +149,7 @@ class SongPreprocessor:
         return {}
 
     def _store(self, path, stem: np.ndarray) -> None:
-        vocals = resample(downmix(stem), self.separator.sampling_rate, self.config.sampling_rate)
+        vocals = resample(downmix(stem), self.mix_format[0], self.config.sampling_rate)
         self._write_atomically(self._cache_path(path), vocals)
 
     def _decode(self, path, sampling_rate: int, channels: int) -> np.ndarray:
@@ -153,7 +160,7 @@ class SongPreprocessor:
         return wav
 
     def is_cached(self, path: str | Path) -> bool:
-        if self.separator is None:
+        if not self.config.uses_separator:
             return False
         try:
             return self._cache_path(path).is_file()
@@ -189,7 +196,7 @@ class SongPreprocessor:
     def _cache_path(self, path: str | Path) -> Path:
         params = {
             "separator": self.config.separator,
-            "weights": self.separator.weights,
+            "weights": self.config.separator_weights,
             "sampling_rate": self.config.sampling_rate,
             "format": 2,  # bump when the cached content changes meaning
         }
@@ -221,3 +228,10 @@ class SongPreprocessor:
             raise
         except Exception as error:
             raise song_error(path, error, stage) from error
+
+
+def _raise_error(outcome):
+    """`outcome` itself, unless it is a `SongError`, which is raised."""
+    if isinstance(outcome, SongError):
+        raise outcome
+    return outcome

@@ -1,0 +1,118 @@
+"""The CPU stages in worker processes: decoding, reading the separation cache, and
+silence removal, while the main process keeps the separator (and its GPU) busy.
+
+Results come back in input order, a bounded number ahead, so memory stays flat and
+the output is exactly one process's. With one worker everything runs in the calling
+process, as it always did.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from ..errors import SongError, song_error
+from .stages import PreparedSong, SongPreprocessor
+
+
+def default_workers() -> int:
+    """One worker per core this process may use, less one for the main process."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
+class StageWorkers:
+    """Runs a `SongPreprocessor`'s per-song CPU work (`decode_mix`, `prepare`) in
+    `workers` processes. Each worker has its own preprocessor without a separator: it
+    reads separated vocals from the shared cache, so songs must be separated (in this
+    process) before they are prepared."""
+
+    def __init__(self, preprocessor: SongPreprocessor, workers: int | None = None):
+        self.preprocessor = preprocessor
+        self.workers = default_workers() if workers is None else workers
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+        self._pool = None
+        if self.workers > 1:
+            # fork, as torch's data loader does: the workers start at once and share the
+            # parent's imports; they never touch the GPU.
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker,
+                initargs=(preprocessor.config, preprocessor.cache_dir, preprocessor.mix_format))
+
+    def __enter__(self) -> "StageWorkers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def mixes(self, paths: Iterable[str | Path], ahead: int) -> Iterator[object]:
+        """Each song decoded for the separator, or its `SongError`."""
+        return self._ordered("decode_mix", paths, ahead)
+
+    def prepared(self, paths: Iterable[str | Path], ahead: int | None = None,
+                 before: Callable[[str | Path], SongError | None] | None = None) -> Iterator[object]:
+        """Each song's `PreparedSong`, or its `SongError`. `before(path)` runs here,
+        in order, before the song is handed to a worker (separation), and may fail it."""
+        return self._ordered("prepare", paths, ahead or 2 * self.workers, before)
+
+    def _ordered(self, method: str, paths, ahead: int, before=None) -> Iterator[object]:
+        if self._pool is None:
+            for path in paths:
+                failed = before(path) if before else None
+                yield failed or _outcome(self.preprocessor, method, path)
+            return
+        pending: deque = deque()
+        for path in paths:
+            failed = before(path) if before else None
+            pending.append((path, failed or self._pool.submit(_run, method, path)))
+            if len(pending) >= max(1, ahead):
+                yield self._collect(*pending.popleft())
+        while pending:
+            yield self._collect(*pending.popleft())
+
+    def _collect(self, path, job) -> object:
+        if isinstance(job, SongError):
+            return job
+        try:
+            result, notes, seconds = job.result()
+        except Exception as error:  # the worker itself died (e.g. out of memory)
+            return song_error(path, error, "worker")
+        for stage, spent in seconds.items():
+            self.preprocessor.seconds[stage] += spent
+        # Notes made here (decoding for the separator) join those the worker made.
+        earlier = self.preprocessor.notes.pop(str(path), [])
+        if isinstance(result, PreparedSong):
+            result.notes = earlier + result.notes
+        else:
+            self.preprocessor.notes[str(path)] = earlier + notes
+        return result
+
+
+def _outcome(preprocessor: SongPreprocessor, method: str, path) -> object:
+    """The method's result for one song, or that song's error."""
+    try:
+        return getattr(preprocessor, method)(path)
+    except Exception as error:  # one song's failure, whatever it is, is that song's alone
+        return song_error(path, error)
+
+
+_worker: SongPreprocessor | None = None
+
+
+def _start_worker(config, cache_dir, mix_format) -> None:
+    global _worker
+    _worker = SongPreprocessor(config, cache_dir=cache_dir, load_separator=False)
+    _worker.mix_format = mix_format
+
+
+def _run(method: str, path) -> tuple[object, list[str], dict[str, float]]:
+    """In a worker: the outcome, the notes it made and the seconds it spent per stage."""
+    _worker.seconds.clear()
+    result = _outcome(_worker, method, path)
+    return result, _worker.notes.pop(str(path), []), dict(_worker.seconds)
