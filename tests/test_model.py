@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from singerid import SingerClassifier, SingerClassifierConfig
+from singerid.models.singer.backbones import preset_config
 
 LABELS = {0: "ann", 1: "bob", 2: "cat"}
 
@@ -53,27 +54,56 @@ def test_weighted_sum_trains_only_layer_weights_and_head(backbone):
     assert all(torch.equal(a, b) for a, b in zip(states_before, states_after))
 
 
-def test_weighted_sum_uses_every_hidden_state():
+def test_weighted_sum_uses_every_hidden_state(monkeypatch):
     model = _model().eval()
     wave = _wave(5.0)
     pooled = model.pooled_layer_features(wave)
     assert pooled.shape == (1, model.config.num_hidden_states, model.config.encoder_config.hidden_size)
     with torch.no_grad():
         reference = model(wave).logits
-    forward = model.backbone.forward
+    record = model.backbone_hidden_states
     for layer in range(model.config.num_hidden_states):
         def perturbed(*args, layer=layer, **kwargs):
-            outputs = forward(*args, **kwargs)
-            states = list(outputs.hidden_states)
+            states = list(record(*args, **kwargs))
             states[layer] = states[layer] + torch.randn_like(states[layer])
-            outputs.hidden_states = tuple(states)
-            return outputs
+            return states
 
-        model.backbone.forward = perturbed
+        monkeypatch.setattr(model, "backbone_hidden_states", perturbed)
         with torch.no_grad():
             changed = model(wave).logits
-        model.backbone.forward = forward
+        monkeypatch.undo()
         assert not torch.allclose(changed, reference, atol=1e-6), f"hidden state {layer} is ignored"
+
+
+# Each preset's encoder architecture at toy size: HuBERT/MERT and WavLM, pre- and post-layer-norm,
+# feature encoders with group and with layer norm (the latter also gets the attention mask).
+PRESET_ARCHITECTURES = {
+    "mert-v1-330m": ("tiny-mert", {}),
+    "mert-v1-95m": ("tiny-mert", {"do_stable_layer_norm": False}),
+    "wavlm-large": ("tiny-wavlm", {}),
+    "wavlm-base-plus": ("tiny-wavlm", {"do_stable_layer_norm": False, "feat_extract_norm": "group"}),
+}
+
+
+@pytest.mark.parametrize("preset", PRESET_ARCHITECTURES)
+def test_recorded_hidden_states_are_the_output_hidden_states(preset):
+    tiny, overrides = PRESET_ARCHITECTURES[preset]
+    model = _model(tiny, backbone_overrides=overrides)
+    config, real = model.config.encoder_config, preset_config(preset)[0]
+    assert (config.model_type, config.do_stable_layer_norm, config.feat_extract_norm) == \
+        (real.model_type, real.do_stable_layer_norm, real.feat_extract_norm)
+    rate = model.config.sampling_rate
+    wave = _wave(1.0, rate, batch=2)
+    mask = torch.ones_like(wave, dtype=torch.long)
+    mask[1, rate // 2 :] = 0
+    for train in (False, True):  # the classifier's mode: the frozen backbone stays in eval
+        model.train(train)
+        with torch.no_grad():
+            recorded = model.backbone_hidden_states(wave, mask)
+            expected = model.backbone(wave, attention_mask=model._backbone_mask(mask), output_hidden_states=True)
+        assert len(recorded) == len(expected.hidden_states) == model.config.num_hidden_states
+        for index, (ours, theirs) in enumerate(zip(recorded, expected.hidden_states)):
+            assert torch.equal(ours, theirs), f"hidden state {index}, train={train}"
 
 
 @pytest.mark.parametrize("freeze", [True, False])
@@ -212,13 +242,57 @@ def test_one_chunk_inputs_skip_the_plan_and_give_the_planned_answer(strategy):
 
 
 @pytest.mark.parametrize("strategy", ["weighted_sum", "finetune"])
-def test_a_one_chunk_forward_has_no_graph_break_in_singerids_code(strategy):
+def test_a_one_chunk_forward_is_one_graph_without_breaks(strategy):
     model = _model(strategy=strategy).eval()
     wave = _wave(5.0, batch=2)
+    mask = torch.ones_like(wave, dtype=torch.long)
     torch._dynamo.reset()
-    explained = torch._dynamo.explain(model)(wave, attention_mask=torch.ones_like(wave, dtype=torch.long))
-    ours = [reason for reason in explained.break_reasons
-            if any("singerid" in frame.filename for frame in reason.user_stack[-1:])]
-    assert ours == [], [str(reason.reason)[:200] for reason in ours]
-    if strategy == "finetune":  # the weighted sum's hidden states are captured by transformers, which breaks
-        assert explained.graph_count == 1 and explained.graph_break_count == 0
+    explained = torch._dynamo.explain(model)(wave, attention_mask=mask)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), \
+        [str(reason.reason)[:200] for reason in explained.break_reasons]
+    with torch.no_grad():  # and the graph computes what eager does (the hidden-state hooks included)
+        compiled = torch.compile(model, backend="eager", fullgraph=True)(wave, attention_mask=mask).logits
+        assert torch.equal(compiled, model(wave, attention_mask=mask).logits)
+
+
+def _padded(lengths, rate, seed=0):
+    """A batch of noise `[len(lengths), max]` (noise in the padding too) and its attention mask."""
+    wave = _wave(max(lengths) / rate, rate, batch=len(lengths), seed=seed)
+    return wave, (torch.arange(wave.shape[-1]) < torch.tensor(lengths)[:, None]).long()
+
+
+@pytest.mark.parametrize("backbone", ["tiny-mert", "tiny-wavlm"])
+def test_input_lengths_give_the_attention_masks_logits(backbone):
+    model = _model(backbone, chunk_seconds=1.0, chunk_batch_size=4).eval()  # min_chunk: 0.5 s
+    rate = model.config.sampling_rate
+    # three chunks (a 0.6 s tail kept), under one chunk, two chunks (a 0.2 s tail dropped), one chunk exactly
+    lengths = [round(2.6 * rate), rate // 10, round(2.2 * rate), rate]
+    wave, mask = _padded(lengths, rate)
+    segments = [min(n, rate) for n in lengths]  # one-chunk inputs, the training path
+    with torch.no_grad():
+        assert torch.equal(model(wave, input_lengths=lengths).logits, model(wave, attention_mask=mask).logits)
+        assert torch.equal(model(wave[:, :rate], input_lengths=segments).logits,
+                           model(wave[:, :rate], attention_mask=mask[:, :rate]).logits)
+
+
+def test_input_lengths_plan_chunks_without_reading_the_device():
+    # A meta tensor holds no data: any read back to the host (.tolist(), boolean indexing) raises.
+    model = _model(chunk_seconds=1.0).eval().to("meta")
+    rate = model.config.sampling_rate
+    wave = torch.zeros(3, round(2.6 * rate), device="meta")
+    with torch.no_grad():
+        assert model(wave, input_lengths=[wave.shape[-1], rate // 10, round(2.2 * rate)]).logits.shape == (3, 3)
+        with pytest.raises(NotImplementedError, match="meta"):  # the mask's lengths must be read back
+            model(wave, attention_mask=torch.ones_like(wave, dtype=torch.long))
+
+
+@pytest.mark.parametrize("lengths, message", [
+    ([6, 6], "2 entries for a batch of 3"),
+    ([6, 6, 6, 6], "4 entries for a batch of 3"),
+    ([6, 6 * 24000 + 1, 6], r"between 0 and the inputs' width 144000, got \[144001\]"),
+    ([6, -1, 6], r"got \[-1\]"),
+], ids=["too-few", "too-many", "too-long", "negative"])
+def test_bad_input_lengths_are_refused(lengths, message):
+    model = _model().eval()
+    with torch.no_grad(), pytest.raises(ValueError, match=message):
+        model(_wave(6.0, batch=3), input_lengths=lengths)

@@ -15,9 +15,18 @@ cover valid samples. The backbone itself gets the chunk's attention mask only wh
 feature encoder uses layer norm (WavLM-Large): with group norm (MERT, WavLM-Base-Plus)
 statistics run over the whole chunk, padding included, as the checkpoints were trained;
 so a short clip's frames depend slightly on how much zero padding follows it.
+
+Callers that know each input's valid length on the host (the data collator, the
+prediction batcher) pass it as `input_lengths`: the model then plans chunks without
+reading anything back from the device. With only a mask it sums the mask and reads the
+lengths back, which waits for the device.
 """
 
 from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +37,21 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_singer import SingerClassifierConfig
 from .segments import plan_segments
+
+
+class _HiddenStateRecorder:
+    """Forward hook on each encoder layer: while `states` is a list, it records the first
+    layer's input and every layer's output, which is what transformers' `output_hidden_states`
+    capture records. One recording at a time: not for one model run from several threads."""
+
+    def __init__(self):
+        self.states: list[torch.Tensor] | None = None
+
+    def __call__(self, layer, args, output):
+        if self.states is not None:
+            if not self.states:
+                self.states.append(args[0])
+            self.states.append(output[0] if isinstance(output, tuple) else output)  # WavLM adds position_bias
 
 
 class SingerClassifier(PreTrainedModel):
@@ -44,6 +68,9 @@ class SingerClassifier(PreTrainedModel):
         hidden = config.encoder_config.hidden_size
         if config.strategy == "weighted_sum":
             self.layer_weights = nn.Parameter(torch.zeros(config.num_hidden_states))
+            self._recorder = _HiddenStateRecorder()
+            for layer in self.backbone.encoder.layers:
+                layer.register_forward_hook(self._recorder)
         self.head = nn.Sequential(
             nn.Linear(hidden, config.head_hidden_size),
             nn.ReLU(),
@@ -122,12 +149,23 @@ class SingerClassifier(PreTrainedModel):
         weighted_sum's logits are `classify_pooled` of these: the fast training path caches them.
         """
         with torch.no_grad():
-            outputs = self.backbone(input_values, attention_mask=self._backbone_mask(attention_mask),
-                                    output_hidden_states=True)
-        states = torch.stack(outputs.hidden_states, dim=1)  # [batch, L+1, frames, D]
+            states = self.backbone_hidden_states(input_values, attention_mask)
+        states = torch.stack(states, dim=1)  # [batch, L+1, frames, D]
         if self.config.layer_norm_per_layer:
             states = F.layer_norm(states, states.shape[-1:])
         return self._mean_over_frames(states, attention_mask, frame_dim=2)
+
+    def backbone_hidden_states(self, input_values: torch.Tensor,
+                               attention_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The backbone's hidden states, the values `output_hidden_states=True` returns (the
+        layers' input, then each layer's output), recorded by our own hooks: transformers installs
+        its capturing hooks on first use under a lock, which torch.compile cannot trace."""
+        self._recorder.states = []
+        try:
+            self.backbone(input_values, attention_mask=self._backbone_mask(attention_mask))
+            return self._recorder.states
+        finally:
+            self._recorder.states = None
 
     def classify_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
         """weighted_sum head logits from per-layer pooled features `[batch, L+1, D]`."""
@@ -144,29 +182,41 @@ class SingerClassifier(PreTrainedModel):
     # -- whole inputs --------------------------------------------------------------------
     def forward(self, input_values: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None, pooled_features: torch.Tensor | None = None,
-                **kwargs) -> SequenceClassifierOutput:
+                input_lengths: Sequence[int] | None = None, **kwargs) -> SequenceClassifierOutput:
         """`logits` are log mean chunk probabilities. `pooled_features` (weighted_sum only):
         precomputed `pooled_layer_features` of chunk-length inputs, instead of audio.
+        `input_lengths`: each input's count of valid samples, as host ints (a list: Trainer
+        would move a tensor to the device); when given, the attention mask is not read and
+        no step waits for the device. Same logits as the matching attention mask.
         Inputs are cast to the model's dtype, so a model loaded in bf16 or fp16 takes float32 audio."""
         if pooled_features is not None:
             logits = self.classify_pooled(pooled_features.to(self.dtype)).float().log_softmax(-1)
         else:
-            logits = self._song_log_probs(input_values.to(self.dtype), attention_mask)
+            logits = self._song_log_probs(input_values.to(self.dtype), attention_mask, input_lengths)
         loss = F.nll_loss(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
-    def _song_log_probs(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        if input_values.shape[-1] == round(self.config.chunk_seconds * self.config.sampling_rate):
+    def _song_log_probs(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None,
+                        input_lengths: Sequence[int] | None) -> torch.Tensor:
+        width = input_values.shape[-1]
+        if input_lengths is not None:
+            input_lengths = _checked_lengths(input_lengths, input_values)
+        if width == round(self.config.chunk_seconds * self.config.sampling_rate):
             # Every input is one chunk (training segments): no plan to make, so nothing
             # waits on the device. Padding is zeroed, as the plan's chunks are zero-padded.
+            if input_lengths is not None:
+                attention_mask = _lengths_mask(input_lengths, width, input_values.device)
             chunks = input_values if attention_mask is None else input_values * attention_mask.to(input_values.dtype)
             return self._chunk_log_probs(chunks, attention_mask)
-        chunks, chunk_mask, owner = self._cut_chunks(input_values, attention_mask)
+        if input_lengths is None and attention_mask is None:
+            input_lengths = [width] * len(input_values)
+        elif input_lengths is None:  # the plan needs the lengths on the host: reading them waits for the device
+            input_lengths = attention_mask.sum(-1).tolist()
+        chunks, chunk_mask, rows = self._cut_chunks(input_values, input_lengths)
         log_probs = self._chunk_log_probs(chunks, chunk_mask)
         # log of the mean probability over each input's chunks, computed stably in log space
-        counts = torch.bincount(owner, minlength=len(input_values))
-        logits = torch.stack([torch.logsumexp(log_probs[owner == item], dim=0) for item in range(len(input_values))])
-        return logits - counts.log().unsqueeze(-1)
+        return torch.stack([torch.logsumexp(log_probs[first:end], dim=0) - math.log(end - first)
+                            for first, end in rows])
 
     def _chunk_log_probs(self, chunks: torch.Tensor, chunk_mask: torch.Tensor | None) -> torch.Tensor:
         """Class log-probabilities per chunk, `chunk_batch_size` chunks per backbone call."""
@@ -177,21 +227,20 @@ class SingerClassifier(PreTrainedModel):
             for i in range(0, len(chunks), step)
         ])
 
-    def _cut_chunks(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None):
-        """Chunks `[n, chunk]`, their sample masks, and which input each came from."""
+    def _cut_chunks(self, input_values: torch.Tensor, input_lengths: list[int]):
+        """Chunks `[n, chunk]`, their sample masks, and each input's rows `(first, end)` among them."""
         rate = self.config.sampling_rate
         length = round(self.config.chunk_seconds * rate)
         hop, min_tail = round(self.config.chunk_hop_seconds * rate), round(self.config.min_chunk_seconds * rate)
-        valid = (attention_mask.sum(-1) if attention_mask is not None
-                 else torch.full((len(input_values),), input_values.shape[-1])).tolist()
-        chunks, masks, owner = [], [], []
-        for item, (wave, samples) in enumerate(zip(input_values, valid)):
-            for start, end in plan_segments(int(samples), length, hop, min_tail):
+        chunks, valid, rows = [], [], []
+        for wave, samples in zip(input_values, input_lengths):
+            first = len(chunks)
+            for start, end in plan_segments(samples, length, hop, min_tail):
                 piece = wave[start : min(end, samples)]
                 chunks.append(F.pad(piece, (0, length - len(piece))))
-                masks.append(torch.arange(length, device=wave.device) < len(piece))
-                owner.append(item)
-        return torch.stack(chunks), torch.stack(masks).long(), torch.tensor(owner, device=input_values.device)
+                valid.append(len(piece))
+            rows.append((first, len(chunks)))
+        return torch.stack(chunks), _lengths_mask(valid, length, input_values.device), rows
 
     def _backbone_mask(self, attention_mask):
         if attention_mask is None or self.config.encoder_config.feat_extract_norm != "layer":
@@ -208,3 +257,20 @@ class SingerClassifier(PreTrainedModel):
         shape[frame_dim] = frames
         mask = mask.view(shape)
         return (states * mask).sum(dim=frame_dim) / mask.sum(dim=frame_dim)
+
+
+def _checked_lengths(input_lengths: Sequence[int], input_values: torch.Tensor) -> list[int]:
+    lengths = [operator.index(n) for n in input_lengths]
+    if len(lengths) != len(input_values):
+        raise ValueError(f"input_lengths has {len(lengths)} entries for a batch of {len(input_values)} inputs")
+    width = input_values.shape[-1]
+    wrong = [n for n in lengths if not 0 <= n <= width]
+    if wrong:
+        raise ValueError(f"input_lengths must lie between 0 and the inputs' width {width}, got {wrong}")
+    return lengths
+
+
+def _lengths_mask(lengths: list[int], width: int, device: torch.device) -> torch.Tensor:
+    """`[len(lengths), width]` masks of host lengths, made on the device: nothing copied there or back."""
+    positions = torch.arange(width, device=device)
+    return torch.stack([positions < n for n in lengths]).long()
