@@ -202,12 +202,16 @@ def test_loader_workers_deliver_the_same_batches_as_one_process(dataset_dir):
 
     def batches(workers):
         loader = torch.utils.data.DataLoader(data, batch_size=2, num_workers=workers, collate_fn=collator)
-        return [{key: value.clone() for key, value in batch.items()} for batch in loader]
+        return [{key: value.clone() if torch.is_tensor(value) else value for key, value in batch.items()}
+                for batch in loader]
 
     single, parallel = batches(0), batches(2)
     assert len(single) == len(parallel) == 3
     for one, other in zip(single, parallel):
-        assert one.keys() == other.keys() and all(torch.equal(one[key], other[key]) for key in one)
+        assert one.keys() == other.keys()
+        assert all(torch.equal(one[key], other[key]) if torch.is_tensor(one[key]) else one[key] == other[key]
+                   for key in one)
+        assert one["input_lengths"] == one["attention_mask"].sum(-1).tolist()
 
 
 @pytest.mark.parametrize("rate", [16000, 24000])  # the stored rate, and another

@@ -80,7 +80,8 @@ class AudioCollator:
             waves.append(wave)
             lengths.append(length)
         batch, mask = pad_batch(waves, lengths, min_width=self.chunk_samples)
-        return {"input_values": batch, "attention_mask": mask,
+        # The lengths as host ints too: the model plans chunks from them without waiting for the device.
+        return {"input_values": batch, "attention_mask": mask, "input_lengths": lengths,
                 "labels": torch.tensor([example["label"] for example in examples])}
 
     def samples(self, audio) -> np.ndarray:

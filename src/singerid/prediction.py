@@ -156,9 +156,12 @@ def _classify_isolated(model, batch, names, top_k, device) -> None:
 
 
 def _classify(model, batch: list[tuple[SongPrediction, np.ndarray]], names: list[str], top_k: int, device) -> None:
-    inputs, mask = pad_batch([wave for _, wave in batch])
+    waves = [wave for _, wave in batch]
+    inputs, mask = pad_batch(waves)
     with torch.inference_mode():
-        probabilities = model(inputs.to(device), attention_mask=mask.to(device)).logits.float().softmax(-1).cpu()
+        logits = model(inputs.to(device), attention_mask=mask.to(device),
+                       input_lengths=[len(wave) for wave in waves]).logits
+    probabilities = logits.float().softmax(-1).cpu()
     scores, indices = probabilities.topk(min(top_k, len(names)), dim=-1)
     for (prediction, _), row_scores, row_indices in zip(batch, scores.tolist(), indices.tolist()):
         prediction.labels = [names[index] for index in row_indices]
