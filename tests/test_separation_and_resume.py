@@ -70,6 +70,19 @@ def test_the_weights_are_recorded_by_content_and_the_cache_survives_moving_them(
     assert str(tmp_path) not in json.dumps(recorded)
 
 
+def test_half_precision_separation_is_recorded_and_cached_apart(tmp_path, demucs_repo):
+    song = write_tone(tmp_path / "a" / "b" / "song.flac", seconds=2.0, freq=200.0)
+    stems = {}
+    for half in (False, True):
+        config = PreprocessConfig(sampling_rate=16000, separator="tiny_htdemucs", separator_half=half)
+        preprocessor = SongPreprocessor(config, cache_dir=tmp_path / "cache", device="cpu", demucs_repo=demucs_repo)
+        assert preprocessor.separator.half is half and preprocessor.config.separator_half is half
+        stems[half] = preprocessor.vocals(song)
+    assert len(list((tmp_path / "cache").rglob("*.flac"))) == 2  # a half stem never stands in for a full one
+    assert not np.array_equal(stems[False], stems[True])
+    assert np.corrcoef(stems[False], stems[True])[0, 1] > 0.9  # the same stem, to half precision
+
+
 def test_a_config_written_with_a_demucs_repo_path_still_loads(tmp_path):
     (tmp_path / "preprocess_config.json").write_text(json.dumps(
         {"sampling_rate": 16000, "separator": "htdemucs", "demucs_repo": "/some/dir", "remove_silence": True}))

@@ -39,6 +39,8 @@ class PreprocessConfig:
     # the machine that runs, so no path is ever stored here: only what the weights are.
     separator_weights: str | None = field(default=None, metadata=_help(
         "digest of the separator's weights (recorded by preprocessing; a different one warns)"))
+    separator_half: bool = field(default=False, metadata=_help(
+        "run the separator in half precision (float16 on CUDA, bfloat16 on CPU); off until measured on real weights"))
     remove_silence: bool = field(default=True, metadata=_help("cut silent stretches out (unsilence's detector)"))
     silence_db: float = field(default=-35.0, metadata=_help("quieter than this (dBFS) counts as silence"))
     min_silence_seconds: float = field(default=0.5, metadata=_help("shorter quiet stretches are kept"))

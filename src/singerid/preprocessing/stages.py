@@ -66,7 +66,8 @@ class SongPreprocessor:
         if config.uses_separator and load_separator:
             from .separation import VocalSeparator
 
-            self.separator = VocalSeparator(config.separator, repo=demucs_repo, device=device)
+            self.separator = VocalSeparator(config.separator, repo=demucs_repo, device=device,
+                                            half=config.separator_half)
             if config.separator_weights not in (None, self.separator.weights):
                 logger.warning("the %s weights found here (%s) differ from those recorded (%s): results may differ",
                                config.separator, self.separator.weights, config.separator_weights)
@@ -200,6 +201,8 @@ class SongPreprocessor:
             "sampling_rate": self.config.sampling_rate,
             "format": 2,  # bump when the cached content changes meaning
         }
+        if self.config.separator_half:  # only then: full-precision caches keep their keys
+            params["half"] = True
         key = hashlib.sha256((file_digest(path) + json.dumps(params, sort_keys=True)).encode()).hexdigest()
         return self.cache_dir / "vocals" / key[:2] / f"{key}.flac"
 
