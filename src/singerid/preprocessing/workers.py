@@ -36,13 +36,17 @@ class StageWorkers:
         self.workers = default_workers() if workers is None else workers
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
-        self._pool = None
-        if self.workers > 1:
+        self._pool = None  # started on first use: a process with nothing to clean forks nothing
+
+    def _started_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
             # fork, as torch's data loader does: the workers start at once and share the
             # parent's imports; they never touch the GPU.
+            preprocessor = self.preprocessor
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker,
                 initargs=(preprocessor.config, preprocessor.cache_dir, preprocessor.mix_format))
+        return self._pool
 
     def __enter__(self) -> "StageWorkers":
         return self
@@ -62,7 +66,7 @@ class StageWorkers:
         return self._ordered("prepare", paths, ahead or 2 * self.workers, before)
 
     def _ordered(self, method: str, paths, ahead: int, before=None) -> Iterator[object]:
-        if self._pool is None:
+        if self.workers == 1:
             for path in paths:
                 failed = before(path) if before else None
                 yield failed or _outcome(self.preprocessor, method, path)
@@ -70,7 +74,7 @@ class StageWorkers:
         pending: deque = deque()
         for path in paths:
             failed = before(path) if before else None
-            pending.append((path, failed or self._pool.submit(_run, method, path)))
+            pending.append((path, failed or self._started_pool().submit(_run, method, path)))
             if len(pending) >= max(1, ahead):
                 yield self._collect(*pending.popleft())
         while pending:
