@@ -1,0 +1,159 @@
+"""Open-set math on song embeddings: centroids, cosine scores, thresholds and the metrics
+of a gallery that must also say "none of these singers".
+
+Pure numpy (and scikit-learn for AUROC). One vocabulary throughout: *target* scores
+should pass a threshold (a known song against its own singer, a known song's best
+score), *impostor* scores should not (a song against other singers, an unknown song's
+best score). A score passes when it is >= the threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import SingeridError
+
+UNKNOWN = -1  # the label of a song whose singer is not in the gallery
+
+
+def normalize(vectors) -> np.ndarray:
+    """Rows scaled to unit length, in float64 (scores near a threshold should not depend
+    on float32 rounding)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if not np.isfinite(vectors).all():
+        raise SingeridError("embeddings hold NaN or infinite values")
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    if (norms == 0).any():
+        raise SingeridError("an embedding has zero length: it has no direction to compare")
+    return vectors / norms
+
+
+def singer_sums(embeddings, labels: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Per singer, the sum of its songs' unit embeddings: (sorted names, each song's row in
+    them, sums [singers, E]). A centroid is a sum's direction."""
+    names = sorted(set(labels))
+    rows = np.searchsorted(names, labels) if len(labels) else np.zeros(0, dtype=np.int64)
+    units = normalize(embeddings)
+    if len(units) != len(rows):
+        raise SingeridError(f"{len(units)} embeddings for {len(rows)} labels")
+    sums = np.zeros((len(names), units.shape[1]))
+    np.add.at(sums, rows, units)
+    return names, rows, sums
+
+
+def singer_centroids(embeddings, labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """(sorted names, centroids [singers, E]): each the unit-length mean of the singer's
+    unit embeddings."""
+    names, _, sums = singer_sums(embeddings, labels)
+    return names, normalize(sums)
+
+
+def cosine_scores(queries, centroids) -> np.ndarray:
+    """Cosine similarity of each query with each centroid, `[queries, centroids]`."""
+    return normalize(queries) @ normalize(centroids).T
+
+
+def false_accept_rate(impostors, threshold):
+    """Fraction of impostor scores >= threshold (a threshold or an array of them)."""
+    impostors = np.sort(_scores(impostors, "impostor"))
+    return (len(impostors) - np.searchsorted(impostors, threshold, side="left")) / len(impostors)
+
+
+def false_reject_rate(targets, threshold):
+    """Fraction of target scores < threshold (a threshold or an array of them)."""
+    targets = np.sort(_scores(targets, "target"))
+    return np.searchsorted(targets, threshold, side="left") / len(targets)
+
+
+def threshold_for_false_accept_rate(targets, impostors, rate: float) -> float:
+    """The lowest threshold that lets at most `rate` of the impostor scores pass.
+
+    With n impostor scores, k = floor(rate * n) may pass, so the (k+1)-th highest must be
+    rejected. The threshold lies halfway between that score and the next higher score of
+    either kind: every score seen keeps its side, with the widest margin both ways, and
+    the result depends only on the scores. When no score is higher, it is the next float
+    above. Ties at the boundary are all rejected, so the achieved rate can be lower.
+    """
+    if not 0 <= rate < 1:
+        raise SingeridError(f"false-accept rate {rate}: give a fraction in [0, 1)")
+    impostors = np.sort(_scores(impostors, "impostor"))[::-1]
+    rejected = impostors[int(np.floor(rate * len(impostors)))]
+    scores = np.concatenate([_scores(targets, "target"), impostors])
+    higher = scores[scores > rejected]
+    halfway = (rejected + higher.min()) / 2 if len(higher) else rejected
+    return float(max(halfway, np.nextafter(rejected, np.inf)))
+
+
+def equal_error_rate(targets, impostors) -> float:
+    """The rate at which false accepts and false rejects are equal: where the ROC curve,
+    with straight lines between its points, crosses FAR = FRR."""
+    targets, impostors = _scores(targets, "target"), _scores(impostors, "impostor")
+    thresholds = np.append(np.unique(np.concatenate([targets, impostors])), np.inf)
+    far, frr = false_accept_rate(impostors, thresholds), false_reject_rate(targets, thresholds)
+    gap = frr - far  # from <= 0 at the lowest threshold (nothing rejected) to 1 at inf (nothing accepted)
+    at = int(np.argmax(gap >= 0))
+    if gap[at] == 0:
+        return float(far[at])
+    share = gap[at - 1] / (gap[at - 1] - gap[at])  # of the way from the point before to this one
+    return float(far[at - 1] + share * (far[at] - far[at - 1]))
+
+
+def auroc(targets, impostors) -> float:
+    """Area under the ROC curve: the chance a target scores above an impostor (ties count half)."""
+    from sklearn.metrics import roc_auc_score
+
+    targets, impostors = _scores(targets, "target"), _scores(impostors, "impostor")
+    truth = np.concatenate([np.ones(len(targets)), np.zeros(len(impostors))])
+    return float(roc_auc_score(truth, np.concatenate([targets, impostors])))
+
+
+def known_unknown_detection(known_scores, unknown_scores) -> dict[str, float]:
+    """How well the best score tells known singers' songs from unknown ones:
+    `scores` are `[songs, singers]` against the gallery's centroids."""
+    known, unknown = np.asarray(known_scores).max(axis=1), np.asarray(unknown_scores).max(axis=1)
+    return {"auroc": auroc(known, unknown), "eer": equal_error_rate(known, unknown)}
+
+
+def open_set_identification_rate(scores, labels, threshold: float) -> float:
+    """Fraction of all songs answered right: a known song (label = its singer's column in
+    `scores` [songs, singers]) when its best singer is its own and scores >= threshold, an
+    unknown song (label UNKNOWN) when its best score is below the threshold."""
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    if len(scores) != len(labels) or not ((labels >= UNKNOWN) & (labels < scores.shape[1])).all():
+        raise SingeridError(f"labels must be one per song, each a singer's column or {UNKNOWN} (unknown)")
+    accepted = scores.max(axis=1) >= threshold
+    right = np.where(labels == UNKNOWN, ~accepted, accepted & (scores.argmax(axis=1) == labels))
+    return float(right.mean())
+
+
+def n_shot_accuracy(trained_centroids, held_out: Mapping[str, np.ndarray], shots: Sequence[int] = (1, 3, 5),
+                    seed: int = 0) -> dict[int, dict[str, float]]:
+    """Enrolment from few songs: for each n, every held-out singer with more than n songs
+    is enrolled from n of them and its other songs are identified among the trained
+    centroids and all enrolled singers. Returns {n: {"accuracy", "singers", "songs"}} for
+    the n some singer qualifies for. Each singer's songs are shuffled once with `seed`,
+    and n-shot enrols the first n, so a larger n adds songs to a smaller n's."""
+    trained = normalize(trained_centroids)
+    rng = np.random.default_rng(seed)
+    songs = {name: np.asarray(held_out[name]) for name in sorted(held_out)}
+    songs = {name: embeddings[rng.permutation(len(embeddings))] for name, embeddings in songs.items()}
+    results = {}
+    for n in shots:
+        names = [name for name, embeddings in songs.items() if len(embeddings) > n]
+        if not names:
+            continue
+        _, enrolled = singer_centroids(np.concatenate([songs[name][:n] for name in names]), np.repeat(names, n))
+        queries = np.concatenate([songs[name][n:] for name in names])
+        labels = len(trained) + np.repeat(np.arange(len(names)), [len(songs[name]) - n for name in names])
+        predicted = cosine_scores(queries, np.concatenate([trained, enrolled])).argmax(axis=1)
+        results[n] = {"accuracy": float((predicted == labels).mean()), "singers": len(names), "songs": len(queries)}
+    return results
+
+
+def _scores(scores, kind: str) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if not len(scores):
+        raise SingeridError(f"no {kind} scores: it takes at least one")
+    return scores

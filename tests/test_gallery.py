@@ -1,0 +1,214 @@
+"""The singer gallery (enrolment, identification, its file), its calibration and the
+open-set metrics, on synthetic embeddings: clusters on the unit sphere, fixed seeds."""
+
+import json
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from singerid.errors import SingeridError
+from singerid.gallery import (GALLERY_FILE, LEFT_OUT, VALIDATION_SONGS, Gallery, calibrate, leave_one_out_scores,
+                              verification_scores)
+from singerid.metrics.open_set import (UNKNOWN, auroc, equal_error_rate, false_accept_rate, known_unknown_detection,
+                                       n_shot_accuracy, open_set_identification_rate, threshold_for_false_accept_rate)
+
+DIM = 32
+
+
+def unit(vectors):
+    return (vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def cluster_songs(rng, centers, count):
+    """`count` songs around each center: unit embeddings, singers "s0", "s1", ..., hashes per song."""
+    embeddings = unit(np.repeat(centers, count, axis=0) + 0.15 * rng.standard_normal((len(centers) * count, DIM)))
+    singers = [f"s{index}" for index in range(len(centers)) for _ in range(count)]
+    return [f"h{rng.integers(1 << 62):x}" for _ in singers], singers, embeddings
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def centers(rng):
+    return unit(rng.standard_normal((5, DIM)))
+
+
+@pytest.fixture
+def gallery(rng, centers):
+    return Gallery.from_training(*cluster_songs(rng, centers, 6))
+
+
+def test_reenrolling_changes_nothing(rng, gallery, tmp_path):
+    hashes, _, embeddings = cluster_songs(rng, unit(rng.standard_normal((1, DIM))), 4)
+    assert gallery.enroll("newcomer", hashes[:3], embeddings[:3]) == 3
+    first = gallery.save(tmp_path / "a").read_bytes()
+    assert gallery.enroll("newcomer", hashes[:3], embeddings[:3]) == 0
+    assert gallery.save(tmp_path / "b").read_bytes() == first
+    assert gallery.enroll("newcomer", hashes, embeddings) == 1  # only the fourth is new
+    assert gallery.enrolled == ["newcomer"] and "newcomer" not in gallery.trained
+    assert [singer for _, singer in gallery.songs].count("newcomer") == 4
+
+
+def test_a_song_under_two_singers_is_an_error(gallery):
+    digest, owner = gallery.songs[0]
+    before = len(gallery)
+    with pytest.raises(SingeridError, match=rf"{digest}.*'{owner}'.*'newcomer'"):
+        gallery.enroll("newcomer", ["fresh", digest], gallery.embeddings[:2])
+    assert len(gallery) == before and "newcomer" not in gallery.singers  # nothing was added
+    with pytest.raises(SingeridError, match="'a'.*'b'"):  # the same within one call
+        Gallery.from_training(["x", "x"], ["a", "b"], gallery.embeddings[:2])
+
+
+def test_a_trained_name_needs_update(rng, gallery, centers):
+    hashes, _, embeddings = cluster_songs(rng, centers[:1], 2)
+    with pytest.raises(SingeridError, match="'s0'.*update=True"):
+        gallery.enroll("s0", hashes, embeddings)
+    before = gallery.centroids[0].copy()
+    assert gallery.enroll("s0", hashes, embeddings, update=True) == 2
+    assert "s0" in gallery.trained and not gallery.enrolled
+    assert not np.array_equal(gallery.centroids[0], before)
+
+
+def test_the_unknown_label_must_not_be_a_singer(gallery):
+    gallery.enroll("unknown", ["u1"], gallery.embeddings[:1])
+    with pytest.raises(SingeridError, match="'unknown'.*another label"):
+        gallery.identify(gallery.embeddings[:1], threshold=0.5)
+    assert gallery.identify(gallery.embeddings[:1], threshold=2.0, unknown="?")[0].labels[0] == "?"
+
+
+def test_save_and_load_round_trip(rng, gallery, tmp_path):
+    gallery.enroll("newcomer", *cluster_songs(rng, unit(rng.standard_normal((1, DIM))), 3)[::2])
+    gallery.calibrate()
+    path = gallery.save(tmp_path)
+    assert path == tmp_path / GALLERY_FILE
+    loaded = Gallery.load(tmp_path)
+    assert loaded.songs == gallery.songs and loaded.trained == gallery.trained and loaded.enrolled == ["newcomer"]
+    np.testing.assert_array_equal(loaded.embeddings, gallery.embeddings)
+    assert loaded.calibration == gallery.calibration
+    assert loaded.save(tmp_path / "again").read_bytes() == path.read_bytes()
+    with safe_open(path, framework="np") as reader:  # what other tools read
+        np.testing.assert_allclose(reader.get_tensor("centroids"), gallery.centroids, atol=1e-6)
+        assert json.loads(reader.metadata()["singers"]) == gallery.singers
+    assert str(tmp_path).encode() not in path.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["garbage", "model", "version", "damaged"])
+def test_other_files_are_named_in_the_error(gallery, tmp_path, kind):
+    file = tmp_path / GALLERY_FILE
+    if kind == "garbage":
+        file.write_bytes(b"not safetensors at all")
+        expected = "not a readable safetensors"
+    elif kind == "model":
+        save_file({"weight": np.zeros((2, 2), np.float32)}, file)
+        expected = "not a singerid gallery"
+    else:
+        gallery.save(tmp_path)
+        with safe_open(file, framework="np") as reader:
+            metadata, tensors = reader.metadata(), {name: reader.get_tensor(name) for name in reader.keys()}
+        if kind == "version":
+            metadata["version"], expected = "99", "version 99"
+        else:
+            tensors["song_embeddings"], expected = tensors["song_embeddings"][1:], "damaged"
+        save_file(tensors, file, metadata=metadata)
+    with pytest.raises(SingeridError, match=expected) as error:
+        Gallery.load(tmp_path)
+    assert str(file) in str(error.value)
+
+
+def test_calibration_on_separated_clusters(rng, gallery, centers):
+    _, labels, embeddings = cluster_songs(rng, centers, 8)
+    targets, impostors = verification_scores(gallery.centroids, gallery.singers, embeddings, labels)
+    assert impostors.max() < targets.min()  # the clusters are far apart
+    calibration = gallery.calibrate(embeddings, labels)
+    assert calibration.equal_error_rate == 0 and calibration.method == VALIDATION_SONGS
+    assert calibration.threshold < targets.min() and false_accept_rate(impostors, calibration.threshold) <= 0.05
+    strict = calibrate(gallery.centroids, gallery.singers, embeddings, labels, false_accept_rate=0)
+    assert impostors.max() < strict.threshold < targets.min()
+    with pytest.raises(SingeridError, match="'stranger'"):
+        gallery.calibrate(embeddings[:1], ["stranger"])
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.01, 0.05, 0.2, 0.5])
+def test_the_threshold_keeps_the_false_accept_rate_on_random_scores(rng, rate):
+    targets, impostors = rng.normal(0.6, 0.2, 300), rng.normal(0.3, 0.2, 200)
+    threshold = threshold_for_false_accept_rate(targets, impostors, rate)
+    assert false_accept_rate(impostors, threshold) <= rate
+    # the lowest such threshold: down to the highest rejected impostor, one more passes
+    assert false_accept_rate(impostors, impostors[impostors < threshold].max()) > rate
+    assert threshold == threshold_for_false_accept_rate(targets[::-1], impostors[::-1], rate)  # order-free
+
+
+def test_calibration_far_on_random_embeddings(rng):
+    centroids = unit(rng.standard_normal((10, DIM)))
+    embeddings, labels = unit(rng.standard_normal((400, DIM))), [f"s{i % 10}" for i in range(400)]
+    singers = [f"s{i}" for i in range(10)]
+    _, impostors = verification_scores(centroids, singers, embeddings, labels)
+    calibration = calibrate(centroids, singers, embeddings, labels, false_accept_rate=0.1)
+    assert false_accept_rate(impostors, calibration.threshold) <= 0.1
+    assert 0.3 < calibration.equal_error_rate < 1  # no signal: far from separable
+
+
+def test_leave_one_out_calibration(rng, centers):
+    hashes, singers, embeddings = cluster_songs(rng, centers, 4)
+    hashes, singers, embeddings = hashes + ["alone"], singers + ["solo"], np.concatenate([embeddings, unit(
+        rng.standard_normal((1, DIM)))])
+    gallery = Gallery.from_training(hashes, singers, embeddings)
+    calibration = gallery.calibrate()
+    assert calibration.skipped == ("solo",) and calibration.method == f"training songs, {LEFT_OUT}"
+    assert calibration.equal_error_rate == 0
+    targets, impostors, _ = leave_one_out_scores(embeddings, singers)
+    assert len(targets) == 20 and len(impostors) == 21
+    # by hand: the first song against its singer's other three
+    others = embeddings[1:4].astype(np.float64).mean(axis=0)
+    assert targets[0] == pytest.approx(embeddings[0] @ others / np.linalg.norm(others), abs=1e-6)
+    assert targets[0] < embeddings[0] @ gallery.centroids[0]  # with itself in, it would score higher
+
+
+def test_identify_rejects_a_far_query_and_names_a_near_one(rng, gallery, centers):
+    gallery.calibrate()
+    near = cluster_songs(rng, centers[2:3], 1)[2]
+    # far: orthogonal to every centroid, so it scores 0 with each
+    basis = np.linalg.qr(np.concatenate([gallery.centroids.T, rng.standard_normal((DIM, 1))], axis=1))[0]
+    far = basis[:, len(gallery.singers)]
+    answers = gallery.identify(np.stack([near[0], far]), top_k=2)
+    assert answers[0].labels[0] == "s2" and not answers[0].unknown and len(answers[0].labels) == 2
+    assert answers[1].unknown and answers[1].labels[0] == "unknown" and len(answers[1].labels) == 3
+    assert answers[1].scores[0] == gallery.calibration.threshold > answers[1].scores[1]
+    assert answers[0].scores == sorted(answers[0].scores, reverse=True)
+    np.testing.assert_allclose(gallery.scores(far)[0], 0, atol=1e-6)
+
+
+def test_open_set_metrics_on_known_cases(rng):
+    assert auroc([0.9, 0.8], [0.1, 0.2]) == 1 and equal_error_rate([0.9, 0.8], [0.1, 0.2]) == 0
+    assert equal_error_rate([0.1, 0.2], [0.9, 0.8]) == 1  # every answer wrong
+    # targets 0.2, 0.6, 0.9 and impostors 0.1, 0.5, 0.7: FAR = FRR = 1/3 at threshold 0.6
+    assert equal_error_rate([0.2, 0.6, 0.9], [0.1, 0.5, 0.7]) == pytest.approx(1 / 3)
+    same = rng.standard_normal((2, 4000))
+    assert auroc(*same) == pytest.approx(0.5, abs=0.03)
+    assert equal_error_rate(*same) == pytest.approx(0.5, abs=0.03)
+    detection = known_unknown_detection([[0.9, 0.1], [0.2, 0.7]], [[0.3, 0.2], [0.1, 0.4]])
+    assert detection == {"auroc": 1.0, "eer": 0.0}
+    scores = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.3], [0.2, 0.3], [0.7, 0.1]]
+    # right: the first (known, right, above), the fourth (unknown, below); wrong: the second
+    # (wrong singer), the third (below), the fifth (unknown, above)
+    assert open_set_identification_rate(scores, [0, 0, 0, UNKNOWN, UNKNOWN], threshold=0.65) == 2 / 5
+
+
+def test_n_shot_accuracy(rng):
+    centers = unit(rng.standard_normal((12, DIM)))
+    trained = centers[:6]
+    held_out = {f"new{index}": cluster_songs(rng, centers[6 + index:7 + index], 6 if index else 3)[2]
+                for index in range(6)}
+    results = n_shot_accuracy(trained, held_out, shots=(1, 3, 5), seed=1)
+    assert results[1]["singers"] == 6 and results[3]["singers"] == 5 and results[5]["songs"] == 5
+    assert all(result["accuracy"] > 0.9 for result in results.values())
+    assert n_shot_accuracy(trained, held_out, seed=1) == results
+    assert 7 not in n_shot_accuracy(trained, held_out, shots=(7,))
+    noise = {f"new{index}": unit(rng.standard_normal((30, DIM))) for index in range(10)}
+    chance = n_shot_accuracy(unit(rng.standard_normal((10, DIM))), noise, shots=(1, 3, 5))
+    assert all(result["accuracy"] < 0.15 for result in chance.values())  # chance is 1 in 20
