@@ -51,16 +51,29 @@ PEAK_TFLOPS = [
 NUM_LABELS = 20
 
 
-def peak_tflops(args, device: torch.device, bf16: bool) -> float | None:
-    if args.peak_tflops is not None:
-        return args.peak_tflops
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device).lower()
+def tflop_per_sample(preset: str, clip_seconds: float = 5.0) -> float | None:
+    """Model TFLOP of one training sample (forward + backward ~ 3x forward); None where unknown."""
+    gflop = GFLOP_PER_AUDIO_SECOND.get(preset)
+    return gflop * clip_seconds * 3 / 1000 if gflop else None
+
+
+def samples_per_second_at(mfu: float, peak: float, preset: str = "mert-v1-330m", clip_seconds: float = 5.0) -> float:
+    """Training samples per second a GPU of `peak` TFLOP/s sustains at utilisation `mfu`."""
+    return mfu * peak / tflop_per_sample(preset, clip_seconds)
+
+
+def peak_for(device_name: str, bf16: bool) -> float | None:
+    """The dense peak TFLOP/s of a GPU by its name (see PEAK_TFLOPS); None where unknown."""
     for fragment, bf16_peak, fp32_peak in PEAK_TFLOPS:
-        if fragment.lower() in name:
+        if fragment.lower() in device_name.lower():
             return bf16_peak if bf16 else fp32_peak
     return None
+
+
+def peak_tflops(device: torch.device, bf16: bool, given: float | None = None) -> float | None:
+    if given is not None:
+        return given
+    return peak_for(torch.cuda.get_device_name(device), bf16) if device.type == "cuda" else None
 
 
 # -- peak memory: the device's allocator on CUDA, the process's peak RSS on CPU --------------
@@ -83,14 +96,15 @@ def peak_memory_gib(device: torch.device) -> float:
 
 
 # -- the two configurations ------------------------------------------------------------------
-def build_model(preset: str, attention: str, batch_size: int, device: torch.device) -> SingerClassifier:
+def build_model(preset: str, attention: str, batch_size: int, device: torch.device, strategy: str = "finetune",
+                clip_seconds: float = 5.0) -> SingerClassifier:
     encoder, rate = preset_config(preset)
     encoder.layerdrop = 0.0
     torch.manual_seed(0)
     # The attention implementation goes on the *outer* config: transformers resolves it there
     # and copies it to the encoder config, overwriting whatever the encoder config said.
-    config = SingerClassifierConfig(encoder_config=encoder, strategy="finetune", sampling_rate=rate,
-                                    id2label={i: f"artist_{i}" for i in range(NUM_LABELS)}, chunk_seconds=5.0,
+    config = SingerClassifierConfig(encoder_config=encoder, strategy=strategy, sampling_rate=rate,
+                                    id2label={i: f"artist_{i}" for i in range(NUM_LABELS)}, chunk_seconds=clip_seconds,
                                     chunk_batch_size=batch_size, attn_implementation=attention)
     return SingerClassifier(config).to(device).train()
 
@@ -101,54 +115,65 @@ def sdpa_or_eager(preset: str) -> str:
     return "sdpa" if MODEL_MAPPING[type(encoder)]._supports_sdpa else "eager"
 
 
-def run_configuration(args, preset: str, name: str, device: torch.device) -> dict:
-    optimized = name == "ours"
-    bf16 = optimized and (device.type == "cuda" or args.cpu_bf16)
-    attention = sdpa_or_eager(preset) if optimized else "eager"
-    model = build_model(preset, attention, args.batch_size, device)
-    if optimized:
+def measure_step(preset: str, device: torch.device, *, attention: str = "eager", bf16: bool = False,
+                 checkpointing: bool = False, compile_backend: str | None = None, batch_size: int = 8,
+                 clip_seconds: float = 5.0, steps: int = 10, warmup: int = 3) -> dict:
+    """Median training-step time of one configuration (and what it was, its peak memory and loss).
+    `compile_backend`: torch.compile the model with it ("inductor", "aot_eager"); the first
+    warm-up step, which compiles, is reported apart as `first_step_s`."""
+    model = build_model(preset, attention, batch_size, device, clip_seconds=clip_seconds)
+    if checkpointing:
         model.activation_checkpointing_enable()
+    forward = torch.compile(model, backend=compile_backend) if compile_backend else model
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     rate = model.config.sampling_rate
     generator = torch.Generator().manual_seed(1)
-    clips = (0.1 * torch.randn(args.batch_size, round(args.clip_seconds * rate), generator=generator)).to(device)
-    labels = torch.randint(NUM_LABELS, (args.batch_size,), generator=generator).to(device)
+    clips = (0.1 * torch.randn(batch_size, round(clip_seconds * rate), generator=generator)).to(device)
+    labels = torch.randint(NUM_LABELS, (batch_size,), generator=generator).to(device)
 
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = model(clips, labels=labels).loss
+            loss = forward(clips, labels=labels).loss
         loss.backward()
         optimizer.step()
         return loss.item()  # also waits for the device
 
     reset_peak_memory(device)
-    for _ in range(args.warmup):
-        step()
     times = []
-    for _ in range(args.steps):
+    for _ in range(warmup + steps):
         started = time.perf_counter()
         loss = step()
         times.append(time.perf_counter() - started)
+    step_s = statistics.median(times[warmup:])
     result = {
-        "config": name, "attention": model.backbone.config._attn_implementation,
-        "dtype": "bf16 autocast" if bf16 else "fp32", "checkpointing": optimized,
-        "step_s": statistics.median(times), "memory_gib": peak_memory_gib(device), "loss": loss,
-        "peak": peak_tflops(args, device, bf16),
+        "preset": preset, "attention": model.backbone.config._attn_implementation,
+        "dtype": "bf16 autocast" if bf16 else "fp32", "checkpointing": checkpointing, "compile": compile_backend,
+        "batch_size": batch_size, "clip_seconds": clip_seconds, "first_step_s": times[0], "step_s": step_s,
+        "samples_per_s": batch_size / step_s, "memory_gib": peak_memory_gib(device), "loss": loss,
     }
-    del model, optimizer, clips
+    del model, forward, optimizer, clips
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return result
 
 
+def run_configuration(args, preset: str, name: str, device: torch.device) -> dict:
+    optimized = name == "ours"
+    bf16 = optimized and (device.type == "cuda" or args.cpu_bf16)
+    result = measure_step(preset, device, attention=sdpa_or_eager(preset) if optimized else "eager", bf16=bf16,
+                          checkpointing=optimized, batch_size=args.batch_size, clip_seconds=args.clip_seconds,
+                          steps=args.steps, warmup=args.warmup)
+    return dict(result, config=name, peak=peak_tflops(device, bf16, args.peak_tflops))
+
+
 def print_rows(args, preset: str, rows: list[dict]) -> None:
-    gflop = GFLOP_PER_AUDIO_SECOND.get(preset)
+    per_sample = tflop_per_sample(preset, args.clip_seconds)
     naive = rows[0]
     for row in rows:
-        samples_per_s = args.batch_size / row["step_s"]
-        achieved = samples_per_s * args.clip_seconds * gflop * 3 / 1000 if gflop else None
+        samples_per_s = row["samples_per_s"]
+        achieved = samples_per_s * per_sample if per_sample else None
         tflops = f"{achieved:.3g}" if achieved else "n/a"
         mfu = f"{100 * achieved / row['peak']:.1f}%" if achieved and row["peak"] else "n/a"
         speedup = f"{naive['step_s'] / row['step_s']:.2f}×"

@@ -219,11 +219,12 @@ def machine() -> str:
             f"torch {version('torch')}, datasets {version('datasets')}")
 
 
-def print_table(header: list[str], rows: list[list[str]]) -> None:
+def print_table(header: list[str], rows: list[list[str]], left: int = 1) -> None:
+    """Columns padded to their widest cell: the first `left` aligned left, the rest right."""
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
     for row in [header, ["-" * width for width in widths], *rows]:
-        print("  ".join(cell.ljust(width) if column == 0 else cell.rjust(width)
-                        for column, (cell, width) in enumerate(zip(row, widths))))
+        print("  ".join(cell.ljust(width) if column < left else cell.rjust(width)
+                        for column, (cell, width) in enumerate(zip(row, widths))).rstrip())
 
 
 def print_throughput(results: dict, sizes: list[str]) -> None:
