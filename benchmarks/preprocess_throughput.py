@@ -1,7 +1,7 @@
 """Preprocessing throughput per stage, and peak memory against a naive dataset builder.
 
     python benchmarks/preprocess_throughput.py [--singers 2 --songs 2 --seconds 20 --factor 4]
-        [--repeats 1] [--separator none|random-htdemucs] [--device cpu|cuda]
+        [--repeats 1] [--separator none|random-htdemucs] [--device cpu|cuda] [--workers 1]
 
 Synthesises two demo corpora, x1 and x`factor` (`factor` times the songs per album), and
 preprocesses each twice, every run in a fresh subprocess so that its peak RSS is its own:
@@ -72,10 +72,11 @@ class AnonPeak:
 
 
 def build_ours(corpus: Path, output: Path, config, cache_dir: Path, device: str | None,
-               demucs_repo: str | None) -> dict:
+               demucs_repo: str | None, workers: int = 1) -> dict:
     from singerid.preprocessing import preprocess_corpus
 
-    result = preprocess_corpus(corpus, output, config, cache_dir=cache_dir, device=device, demucs_repo=demucs_repo)
+    result = preprocess_corpus(corpus, output, config, cache_dir=cache_dir, device=device, demucs_repo=demucs_repo,
+                               workers=workers)
     return {
         "stage_seconds": result.stage_seconds,
         "audio_seconds": sum(song.seconds_in for song in result.songs.values()),
@@ -84,7 +85,7 @@ def build_ours(corpus: Path, output: Path, config, cache_dir: Path, device: str 
 
 
 def build_naive(corpus: Path, output: Path, config, cache_dir: Path, device: str | None,
-                demucs_repo: str | None) -> dict:
+                demucs_repo: str | None, workers: int = 1) -> dict:
     """The obvious first attempt: every segment in Python lists, then `from_dict` per split."""
     from datasets import Dataset, DatasetDict
 
@@ -159,7 +160,7 @@ def child(args: argparse.Namespace) -> None:
     build = build_ours if args.child == "ours" else build_naive
     with tempfile.TemporaryDirectory(prefix="singerid-bench-run-") as tmp:
         numbers = build(Path(args.corpus), Path(tmp, "dataset"), config, Path(tmp, "cache"), args.device,
-                        args.demucs_repo)
+                        args.demucs_repo, args.workers)
     numbers.update(baseline_mib=baseline, peak_mib=peak_rss_mib(),
                    anon_growth_mib=None if anon.peak is None else anon.peak - anon.baseline)
     print(RESULT_PREFIX + json.dumps(numbers))
@@ -199,7 +200,7 @@ def build_options(args: argparse.Namespace, tmp: Path) -> list[str]:
         options += ["--demucs-repo", run_child("demucs-repo", tmp / "demucs-repo")["repo"]]
     if args.device:
         options += ["--device", args.device]
-    return options
+    return options + ["--workers", str(args.workers)]
 
 
 def machine() -> str:
@@ -277,6 +278,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=1, help="runs per builder and size; medians if > 1")
     parser.add_argument("--separator", default="none", help="none, random-htdemucs, or a demucs model name")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="ours: processes decoding and removing silence (stage times then add up over them)")
     # The hidden child mode: one measured run in its own process.
     parser.add_argument("--child", choices=("ours", "naive", "synth", "demucs-repo"), help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
