@@ -17,8 +17,8 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "model_v0_1"
 LAYERS = [
     {"commands", "__main__"},
     {"recipes"},
-    {"training", "evaluation", "prediction", "pipelines", "hub"},
-    {"preprocessing", "data", "reports", "metrics"},
+    {"training", "evaluation", "prediction", "enrollment", "pipelines", "hub"},
+    {"preprocessing", "data", "reports", "metrics", "gallery"},
     {"models", "audio", "digests", "errors"},
 ]
 HEAVY = ("datasets", "demucs", "soundfile", "torchcodec", "evaluate", "matplotlib", "sklearn")

@@ -1,15 +1,18 @@
 """SingerClassifier: the two strategies, chunked whole-song prediction, saving."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from singerid import SingerClassifier, SingerClassifierConfig
 from singerid.models.singer.backbones import preset_config
 
 LABELS = {0: "ann", 1: "bob", 2: "cat"}
+FIXTURE_V0_1 = Path(__file__).resolve().parent / "fixtures" / "model_v0_1"  # saved by singerid 0.1
 
 
 def _model(backbone="tiny-mert", strategy="weighted_sum", **overrides):
@@ -236,9 +239,10 @@ def test_one_chunk_inputs_skip_the_plan_and_give_the_planned_answer(strategy):
     mask[1, 3 * rate :] = 0  # the second is a padded last segment
     longer = torch.nn.functional.pad(wave, (0, rate))  # the same audio in a longer tensor: planned
     with torch.no_grad():
-        direct = model(wave, attention_mask=mask).logits
-        planned = model(longer, attention_mask=torch.nn.functional.pad(mask, (0, rate))).logits
-    torch.testing.assert_close(direct, planned, rtol=0, atol=1e-5)
+        direct = model(wave, attention_mask=mask, output_embeddings=True)
+        planned = model(longer, attention_mask=torch.nn.functional.pad(mask, (0, rate)), output_embeddings=True)
+    torch.testing.assert_close(direct.logits, planned.logits, rtol=0, atol=1e-5)
+    torch.testing.assert_close(direct.embeddings, planned.embeddings, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("strategy", ["weighted_sum", "finetune"])
@@ -262,7 +266,7 @@ def _padded(lengths, rate, seed=0):
 
 
 @pytest.mark.parametrize("backbone", ["tiny-mert", "tiny-wavlm"])
-def test_input_lengths_give_the_attention_masks_logits(backbone):
+def test_input_lengths_give_the_attention_masks_logits_and_embeddings(backbone):
     model = _model(backbone, chunk_seconds=1.0, chunk_batch_size=4).eval()  # min_chunk: 0.5 s
     rate = model.config.sampling_rate
     # three chunks (a 0.6 s tail kept), under one chunk, two chunks (a 0.2 s tail dropped), one chunk exactly
@@ -270,9 +274,14 @@ def test_input_lengths_give_the_attention_masks_logits(backbone):
     wave, mask = _padded(lengths, rate)
     segments = [min(n, rate) for n in lengths]  # one-chunk inputs, the training path
     with torch.no_grad():
-        assert torch.equal(model(wave, input_lengths=lengths).logits, model(wave, attention_mask=mask).logits)
-        assert torch.equal(model(wave[:, :rate], input_lengths=segments).logits,
-                           model(wave[:, :rate], attention_mask=mask[:, :rate]).logits)
+        for by_lengths, by_mask in [
+            (model(wave, input_lengths=lengths, output_embeddings=True),
+             model(wave, attention_mask=mask, output_embeddings=True)),
+            (model(wave[:, :rate], input_lengths=segments, output_embeddings=True),
+             model(wave[:, :rate], attention_mask=mask[:, :rate], output_embeddings=True)),
+        ]:
+            assert torch.equal(by_lengths.logits, by_mask.logits)
+            assert torch.equal(by_lengths.embeddings, by_mask.embeddings)
 
 
 def test_input_lengths_plan_chunks_without_reading_the_device():
@@ -296,3 +305,82 @@ def test_bad_input_lengths_are_refused(lengths, message):
     model = _model().eval()
     with torch.no_grad(), pytest.raises(ValueError, match=message):
         model(_wave(6.0, batch=3), input_lengths=lengths)
+
+
+# -- song embeddings -----------------------------------------------------------------------
+
+def _chunk_embedding(model, chunk, mask):
+    """One chunk's unnormalised embedding, from the config's definition of it."""
+    features = model.chunk_features(chunk, mask)
+    return features if model.config.embedding == "pooled" else torch.relu(model.head[0](features))
+
+
+@pytest.mark.parametrize("embedding", ["head", "pooled"])
+@pytest.mark.parametrize("strategy", ["weighted_sum", "finetune"])
+def test_embeddings_are_unit_norm_song_vectors(strategy, embedding):
+    model = _model(strategy=strategy, embedding=embedding, head_hidden_size=24).eval()
+    width = {"head": 24, "pooled": model.config.encoder_config.hidden_size}[embedding]
+    for seconds in (5.0, 7.0):  # one chunk each (the fast path), two chunks each
+        with torch.no_grad():
+            embeddings = model(_wave(seconds, batch=3), output_embeddings=True).embeddings
+        assert embeddings.shape == (3, width) and embeddings.dtype == torch.float32
+        torch.testing.assert_close(embeddings.norm(dim=-1), torch.ones(3))
+        assert not torch.allclose(embeddings[0], embeddings[1], atol=1e-3)  # each input its own vector
+        assert bool(embeddings.min() >= 0) == (embedding == "head")  # after the ReLU, or the signed head input
+
+
+@pytest.mark.parametrize("embedding", ["head", "pooled"])
+@pytest.mark.parametrize("strategy", ["weighted_sum", "finetune"])
+def test_a_song_embedding_is_the_normalised_mean_of_its_chunks(strategy, embedding):
+    model = _model(strategy=strategy, embedding=embedding, chunk_batch_size=2).eval()
+    rate = model.config.sampling_rate
+    song = _wave(13.0, rate)  # chunks at 0, 5 and 10 s, the last padded
+    with torch.no_grad():
+        embedding_of_song = model(song, output_embeddings=True).embeddings
+        chunks = []
+        for start in (0, 5, 10):
+            piece = song[:, start * rate : (start + 5) * rate]
+            padded = torch.nn.functional.pad(piece, (0, 5 * rate - piece.shape[-1]))
+            chunks.append(_chunk_embedding(model, padded, (torch.arange(5 * rate) < piece.shape[-1]).long()[None]))
+    expected = torch.nn.functional.normalize(torch.cat(chunks).mean(0, keepdim=True), dim=-1)
+    torch.testing.assert_close(embedding_of_song, expected, rtol=0, atol=1e-6)
+    assert not torch.allclose(embedding_of_song, torch.nn.functional.normalize(chunks[0], dim=-1), atol=1e-3)
+
+
+def test_without_the_flag_the_output_is_what_trainer_and_the_pipeline_had():
+    model = _model().eval()
+    wave, labels = _wave(7.0, batch=2), torch.tensor([0, 2])
+    with torch.no_grad():
+        plain = model(wave, labels=labels)
+        with_embeddings = model(wave, labels=labels, output_embeddings=True)
+    assert plain.embeddings is None and list(plain.keys()) == ["loss", "logits"]
+    assert isinstance(plain, SequenceClassifierOutput)
+    assert len(plain.to_tuple()) == 2  # what Trainer collects: (loss, logits)
+    assert torch.equal(plain.to_tuple()[1], plain.logits)
+    assert torch.equal(plain.logits, with_embeddings.logits) and torch.equal(plain.loss, with_embeddings.loss)
+    assert len(with_embeddings.to_tuple()) == 3
+
+
+@pytest.mark.parametrize("embedding", ["head", "pooled"])
+def test_embeddings_from_pooled_features_equal_those_from_audio(embedding):
+    model = _model(embedding=embedding).eval()
+    wave = _wave(5.0, batch=3)
+    with torch.no_grad():
+        from_audio = model(wave, output_embeddings=True)
+        from_features = model(pooled_features=model.pooled_layer_features(wave), output_embeddings=True)
+    torch.testing.assert_close(from_features.embeddings, from_audio.embeddings, rtol=0, atol=1e-6)
+    torch.testing.assert_close(from_features.logits, from_audio.logits, rtol=0, atol=1e-6)
+
+
+def test_config_rejects_an_unknown_embedding():
+    with pytest.raises(ValueError, match=r"embedding must be one of \('head', 'pooled'\)"):
+        SingerClassifierConfig(embedding="logits")
+
+
+def test_a_model_saved_before_the_embedding_field_gives_head_embeddings():
+    model = SingerClassifier.from_pretrained(FIXTURE_V0_1).eval()
+    assert "embedding" not in json.loads((FIXTURE_V0_1 / "config.json").read_text())
+    assert model.config.embedding == "head"
+    with torch.no_grad():
+        embeddings = model(_wave(7.0), output_embeddings=True).embeddings
+    assert embeddings.shape == (1, model.config.head_hidden_size)

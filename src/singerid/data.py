@@ -38,6 +38,34 @@ def load_corpus(name_or_path: str) -> tuple[DatasetDict, PreprocessConfig | None
     return dataset, preprocessing
 
 
+def without_artists(dataset: DatasetDict, artists: list[str]) -> DatasetDict:
+    """The dataset without these artists' segments, the others' labels renumbered in order."""
+    from datasets import ClassLabel
+
+    names = next(iter(dataset.values())).features["label"].names
+    missing = sorted(set(artists) - set(names))
+    if missing:
+        raise ValueError(f"no artist {', '.join(missing)} in the dataset (it has {', '.join(names)})")
+    kept = [name for name in names if name not in artists]
+    if len(kept) < 2:
+        raise ValueError(f"leaving out {', '.join(artists)} leaves {len(kept)} artist(s): training needs two")
+    relabel = {names.index(name): label for label, name in enumerate(kept)}
+
+    def keep(labels):
+        return [label in relabel for label in labels]
+
+    def renumber(labels):
+        return {"label": [relabel[label] for label in labels]}
+
+    parts = {}
+    for split, part in dataset.items():
+        features = part.features.copy()
+        features["label"] = ClassLabel(names=kept)
+        parts[split] = part.filter(keep, input_columns="label", batched=True).map(
+            renumber, input_columns="label", batched=True, features=features)
+    return DatasetDict(parts)
+
+
 def encoded_audio(dataset):
     """The dataset (or DatasetDict) with its audio left encoded (`bytes`, `path`): the
     collator decodes it, in the loader's workers, at the model's rate."""

@@ -38,20 +38,24 @@ class SongTable:
         return self.probabilities.argmax(axis=1)
 
 
-def songs_from_segments(probabilities: np.ndarray, labels: np.ndarray, song_ids: list[str]) -> SongTable:
-    """Average segment probabilities per song (top-1 and top-3 then share one ranking)."""
+def per_song_mean(values: np.ndarray, song_ids: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(sorted song ids, each segment's song row, the mean of `values` over each song's segments)."""
     order = sorted(set(song_ids))
     index = {song_id: row for row, song_id in enumerate(order)}
     rows = np.fromiter((index[song_id] for song_id in song_ids), dtype=np.int64, count=len(song_ids))
-    classes = probabilities.shape[1]
-    sums = np.zeros((len(order), classes))
-    np.add.at(sums, rows, probabilities)
-    counts = np.bincount(rows, minlength=len(order))[:, None]
-    votes = np.zeros((len(order), classes))
+    sums = np.zeros((len(order), values.shape[1]))
+    np.add.at(sums, rows, values)
+    return order, rows, sums / np.bincount(rows, minlength=len(order))[:, None]
+
+
+def songs_from_segments(probabilities: np.ndarray, labels: np.ndarray, song_ids: list[str]) -> SongTable:
+    """Average segment probabilities per song (top-1 and top-3 then share one ranking)."""
+    order, rows, means = per_song_mean(probabilities, song_ids)
+    votes = np.zeros((len(order), probabilities.shape[1]))
     np.add.at(votes, (rows, probabilities.argmax(axis=1)), 1)
     song_labels = np.zeros(len(order), dtype=np.int64)
     song_labels[rows] = labels
-    return SongTable(order, song_labels, sums / counts, votes)
+    return SongTable(order, song_labels, means, votes)
 
 
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, song_ids: list[str]) -> tuple[dict, SongTable]:
@@ -78,12 +82,20 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, song_i
     return metrics, songs
 
 
+@dataclass
+class SegmentOutputs:
+    probabilities: np.ndarray  # [segments, classes]
+    precision: str  # the weights' dtype and the autocast they were computed in
+    embeddings: np.ndarray | None = None  # [segments, E] unit embeddings, when asked for
+
+
 def predict_segments(model, dataset, collator, batch_size: int = 16, autocast: str | None = None,
-                     output_dir: str | None = None) -> tuple[np.ndarray, str]:
-    """Class probabilities `[segments, classes]` for a dataset, through `Trainer.predict`
-    (devices, mixed precision and several processes handled by accelerate), and the
-    precision they were computed in: the weights' dtype and the autocast, "no", "bf16" or
-    "fp16" (None: accelerate's own setting, as `accelerate launch --mixed_precision` gives)."""
+                     output_dir: str | None = None, embeddings: bool = False) -> SegmentOutputs:
+    """Class probabilities for a dataset's segments (and their embeddings), through
+    `Trainer.predict` (devices, mixed precision and several processes handled by
+    accelerate), and the precision they were computed in: the weights' dtype and the
+    autocast, "no", "bf16" or "fp16" (None: accelerate's own setting, as `accelerate
+    launch --mixed_precision` gives)."""
     import os
     import tempfile
     from unittest import mock
@@ -91,15 +103,23 @@ def predict_segments(model, dataset, collator, batch_size: int = 16, autocast: s
     import torch
     from transformers import Trainer, TrainingArguments
 
+    if embeddings:
+        collator = _asking_for_embeddings(collator)
     environment = {"ACCELERATE_MIXED_PRECISION": autocast} if autocast else {}
     with tempfile.TemporaryDirectory() as scratch, mock.patch.dict(os.environ, environment):
         args = TrainingArguments(output_dir=output_dir or scratch, per_device_eval_batch_size=batch_size,
                                  report_to=[], remove_unused_columns=False, use_cpu=not torch.cuda.is_available(),
                                  dataloader_pin_memory=torch.cuda.is_available())
         trainer = Trainer(model=model, args=args, data_collator=collator)
-        logits = trainer.predict(dataset).predictions
+        predictions = trainer.predict(dataset).predictions
         precision = f"{str(model.dtype).removeprefix('torch.')} weights, autocast {trainer.accelerator.mixed_precision}"
-    return probabilities_from_logits(logits), precision
+    logits, vectors = predictions if embeddings else (predictions, None)
+    return SegmentOutputs(probabilities_from_logits(logits), precision,
+                          None if vectors is None else np.asarray(vectors, dtype=np.float32))
+
+
+def _asking_for_embeddings(collator):
+    return lambda examples: {**collator(examples), "output_embeddings": True}
 
 
 def probabilities_from_logits(logits) -> np.ndarray:
@@ -112,9 +132,10 @@ def probabilities_from_logits(logits) -> np.ndarray:
 def evaluate_split(model, dataset, collator, batch_size: int = 16, autocast: str | None = None) -> tuple[dict, SongTable]:
     """Metrics of `model` on one split (a dataset with `audio`, `label` and `song_id`),
     with the precision they were computed in (`precision`)."""
-    probabilities, precision = predict_segments(model, dataset, collator, batch_size, autocast)
-    metrics, songs = classification_metrics(probabilities, np.asarray(dataset["label"]), list(dataset["song_id"]))
-    return {**metrics, "precision": precision}, songs
+    outputs = predict_segments(model, dataset, collator, batch_size, autocast)
+    metrics, songs = classification_metrics(outputs.probabilities, np.asarray(dataset["label"]),
+                                            list(dataset["song_id"]))
+    return {**metrics, "precision": outputs.precision}, songs
 
 
 def evaluate_dataset(model_name_or_path: str, dataset_name_or_path: str, split: str, output_dir: str,

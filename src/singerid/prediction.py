@@ -10,6 +10,7 @@ Whatever fails for one song is that song's error, reported and never fatal to th
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import sys
@@ -22,7 +23,8 @@ from tqdm.auto import tqdm
 
 from .audio import is_audio_file
 from .data import pad_batch
-from .errors import SongError, song_error, unavailable
+from .errors import SingeridError, SongError, song_error, unavailable
+from .gallery import GALLERY_FILE, UNKNOWN_LABEL, Gallery
 from .preprocessing import PreprocessConfig, SongPreprocessor
 from .preprocessing.workers import StageWorkers, default_workers
 
@@ -37,6 +39,7 @@ class SongPrediction:
     nothing_audible: bool = False  # silence removal left nothing: the loudest window was classified
     notes: list[str] = field(default_factory=list)  # repairs on the way (e.g. non-finite samples zeroed)
     error: str | None = None  # set when the song could not be predicted
+    embedding: np.ndarray | None = None  # the unit song embedding, when asked for (open set, enrollment)
 
 
 def find_audio_files(inputs: list[str | Path]) -> list[Path]:
@@ -76,6 +79,22 @@ def load_model(model, dtype: str | torch.dtype | None = None):
         raise unavailable("model", str(model), error) from None
 
 
+def model_gallery(model: str | Path) -> Gallery | None:
+    """The gallery of singers saved beside a model (a folder or a Hub id, same revision), or None."""
+    if Path(str(model)).is_dir():
+        path = Path(str(model), GALLERY_FILE)
+        return Gallery.load(path) if path.is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    try:
+        return Gallery.load(hf_hub_download(str(model), GALLERY_FILE))
+    except LocalEntryNotFoundError as error:  # offline, and not in the cache
+        raise unavailable("gallery of model", str(model), error) from None
+    except EntryNotFoundError:  # the repo has none
+        return None
+
+
 def prediction_config(model, separator: str | None = None, remove_silence: bool | None = None) -> PreprocessConfig:
     """The model's training preprocessing at its sampling rate (see
     `PreprocessConfig.from_recorded`: an unrecorded stage is off); `separator` and
@@ -90,8 +109,15 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
                   separator: str | None = None, demucs_repo: str | None = None, remove_silence: bool | None = None,
                   device: str | None = None, dtype: str | torch.dtype | None = None, batch_size: int = 4,
                   cache_dir: str | Path | None = None, progress: bool = True,
-                  workers: int | None = None) -> list[SongPrediction]:
+                  workers: int | None = None, open_set: bool = False, gallery: Gallery | None = None,
+                  unknown_label: str = UNKNOWN_LABEL, embeddings: bool = False) -> list[SongPrediction]:
     """Top-k singers of each song, in input order.
+
+    Closed set (default): the model's classes by probability. `open_set`: every singer of
+    the gallery (`gallery`, default the one saved beside the model), trained and enrolled,
+    by cosine similarity of song embeddings; a song whose best similarity falls below the
+    gallery's threshold is answered `unknown_label` first. `embeddings` keeps each song's
+    embedding on its prediction.
 
     `separator` and `remove_silence` override the preprocessing stored in the model's
     config; `demucs_repo` is a local folder with the separator's weights. Songs are
@@ -99,6 +125,8 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     when available), with the model in `dtype` when given (e.g. "bfloat16"), while
     `workers` processes (default: one per core, less one) decode and clean the next songs.
     """
+    if open_set:
+        gallery = _open_set_gallery(model, gallery, unknown_label)
     model = load_model(model, dtype).eval()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
@@ -109,6 +137,8 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     ids = ids or song_ids([Path(path) for path in paths])
     predictions = [SongPrediction(id=song_id, path=str(path)) for song_id, path in zip(ids, paths)]
     ready: list[tuple[SongPrediction, np.ndarray]] = []
+    classify = functools.partial(_classify_isolated, model, names=names, top_k=top_k, device=device,
+                                 embeddings=open_set or embeddings)
     workers = min(default_workers() if workers is None else workers, max(1, len(paths)))
     with StageWorkers(preprocessor, workers) as pool:
         # Separation stays here (on the device); the workers clean what it has separated.
@@ -121,11 +151,37 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
                 prediction.nothing_audible, prediction.notes = song.nothing_audible, song.notes
                 ready.append((prediction, song.cleaned))
             if len(ready) == batch_size:
-                _classify_isolated(model, ready, names, top_k, device)
+                classify(ready)
                 ready = []
     if ready:
-        _classify_isolated(model, ready, names, top_k, device)
+        classify(ready)
+    if open_set:
+        _identify(gallery, [p for p in predictions if p.error is None], top_k, unknown_label)
     return predictions
+
+
+def _open_set_gallery(model, gallery: Gallery | None, unknown_label: str) -> Gallery:
+    """The gallery open-set prediction ranks singers in, checked before any song is read."""
+    if gallery is None and isinstance(model, (str, Path)):
+        gallery = model_gallery(model)
+    if gallery is None:
+        raise SingeridError(f"{model if isinstance(model, (str, Path)) else 'the model'}: no gallery of singers "
+                            f"({GALLERY_FILE}) for --open-set: train it with this singerid version, or enroll "
+                            f"singers (singerid enroll)")
+    if gallery.calibration is None:
+        raise SingeridError("the gallery has no rejection threshold yet: enroll songs of at least two singers "
+                            "(one with two songs or more) so it can be calibrated")
+    if unknown_label in gallery.singers:
+        raise SingeridError(f"{unknown_label!r} is a singer in the gallery: choose another --unknown-label")
+    return gallery
+
+
+def _identify(gallery: Gallery, predictions: list[SongPrediction], top_k: int, unknown_label: str) -> None:
+    if not predictions:
+        return
+    answers = gallery.identify(np.stack([p.embedding for p in predictions]), top_k=top_k, unknown=unknown_label)
+    for prediction, answer in zip(predictions, answers):
+        prediction.labels, prediction.scores = answer.labels, answer.scores
 
 
 def _separation(preprocessor: SongPreprocessor):
@@ -143,29 +199,32 @@ def _fail(prediction: SongPrediction, error: SongError) -> None:
     tqdm.write(f"error: {error}", file=sys.stderr)
 
 
-def _classify_isolated(model, batch, names, top_k, device) -> None:
+def _classify_isolated(model, batch, **options) -> None:
     """Classify a batch; if it fails, each song alone, so a failure stays with its song."""
     try:
-        _classify(model, batch, names, top_k, device)
+        _classify(model, batch, **options)
     except Exception as error:
         if len(batch) == 1:
             _fail(batch[0][0], song_error(batch[0][0].path, error, "classification"))
             return
         for item in batch:
-            _classify_isolated(model, [item], names, top_k, device)
+            _classify_isolated(model, [item], **options)
 
 
-def _classify(model, batch: list[tuple[SongPrediction, np.ndarray]], names: list[str], top_k: int, device) -> None:
+def _classify(model, batch: list[tuple[SongPrediction, np.ndarray]], names: list[str], top_k: int, device,
+              embeddings: bool) -> None:
     waves = [wave for _, wave in batch]
     inputs, mask = pad_batch(waves)
     with torch.inference_mode():
-        logits = model(inputs.to(device), attention_mask=mask.to(device),
-                       input_lengths=[len(wave) for wave in waves]).logits
-    probabilities = logits.float().softmax(-1).cpu()
+        outputs = model(inputs.to(device), attention_mask=mask.to(device),
+                        input_lengths=[len(wave) for wave in waves], output_embeddings=embeddings)
+    probabilities = outputs.logits.float().softmax(-1).cpu()
     scores, indices = probabilities.topk(min(top_k, len(names)), dim=-1)
-    for (prediction, _), row_scores, row_indices in zip(batch, scores.tolist(), indices.tolist()):
+    for row, ((prediction, _), row_scores, row_indices) in enumerate(zip(batch, scores.tolist(), indices.tolist())):
         prediction.labels = [names[index] for index in row_indices]
         prediction.scores = row_scores
+        if embeddings:
+            prediction.embedding = outputs.embeddings[row].float().cpu().numpy()
 
 
 # -- answers files -----------------------------------------------------------------------

@@ -16,10 +16,12 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments, set_seed
 
-from .data import AudioCollator, encoded_audio, feature_collator, load_corpus
+from .data import AudioCollator, encoded_audio, feature_collator, load_corpus, without_artists
+from .enrollment import training_gallery
 from .digests import weights_digest
 from .evaluation import autocast_for, classification_metrics, evaluate_split, probabilities_from_logits
 from .errors import unavailable
+from .gallery import DEFAULT_FALSE_ACCEPT_RATE
 from .models import STRATEGIES, SingerClassifier, SingerClassifierConfig, portable_name
 from .preprocessing import PreprocessConfig
 from .reports import write_reports
@@ -40,6 +42,10 @@ class DataArguments:
                                            "audio, label (ClassLabel) and song_id"})
     feature_cache: bool = field(default=True, metadata={
         "help": "weighted_sum: compute each segment's pooled backbone features once and train the head on them"})
+    leave_out_artists: list[str] | None = field(default=None, metadata={
+        "help": "artists kept out of training entirely (their songs stay in the dataset for open-set evaluation)"})
+    false_accept_rate: float = field(default=DEFAULT_FALSE_ACCEPT_RATE, metadata={
+        "help": "the gallery's threshold lets at most this share of unknown singers' songs through"})
 
 
 @dataclass
@@ -212,6 +218,8 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
     dataset, preprocessing = load_corpus(data_args.dataset)
     if "train" not in dataset:
         raise ValueError(f"{data_args.dataset}: no 'train' split")
+    if data_args.leave_out_artists:
+        dataset = without_artists(dataset, data_args.leave_out_artists)
     names = dataset["train"].features["label"].names
     model = build_model(model_args, names, preprocessing)
     rate = model.config.sampling_rate
@@ -256,7 +264,13 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
             metrics[split], songs[split] = evaluate_split(model, dataset[split], AudioCollator(rate, chunk),
                                                           args.per_device_eval_batch_size,
                                                           autocast_for(training_precision(args)))
+    # The gallery of trained artists, for open-set prediction and enrollment: from the data
+    # the head was trained on (cached features when there are), no retraining.
+    gallery = training_gallery(model, train_data, eval_data, eval_collator, args.per_device_eval_batch_size,
+                               autocast_for(training_precision(args)), data_args.false_accept_rate,
+                               audio=dataset["train"])
     if args.process_index == 0:
+        gallery.save(args.output_dir)
         write_reports(args.output_dir, metrics, songs, names, layer_weights=layer_weights(model),
                       summary=training_summary(data_args, model, args))
     return metrics
@@ -285,4 +299,5 @@ def training_summary(data_args: DataArguments, model: SingerClassifier, args: Si
             "batch_size": args.per_device_train_batch_size * max(1, args.world_size),
             "epochs": args.num_train_epochs, "max_steps": args.max_steps, "max_grad_norm": args.max_grad_norm,
             "lr_scheduler": getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type), "precision": precision, "seed": args.seed,
-            "head_dropout": model.config.head_dropout, "feature_cache": data_args.feature_cache}
+            "head_dropout": model.config.head_dropout, "feature_cache": data_args.feature_cache,
+            "left_out_artists": data_args.leave_out_artists or []}

@@ -11,6 +11,7 @@ from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
 from .segments import segment_spacing
 
 STRATEGIES = ("weighted_sum", "finetune")
+EMBEDDINGS = ("head", "pooled")
 
 
 class SingerClassifierConfig(PreTrainedConfig):
@@ -22,6 +23,10 @@ class SingerClassifierConfig(PreTrainedConfig):
         layer_norm_per_layer: weighted_sum only: LayerNorm (no affine) each hidden state
             before mixing, so layers of different scales mix fairly.
         head_hidden_size, head_dropout: the MLP head, Linear(D, hidden) → ReLU → Dropout → Linear.
+        embedding: what a chunk's embedding is (`forward(output_embeddings=True)` averages them
+            over a song and L2-normalises): "head", the head's hidden layer after the ReLU
+            (head_hidden_size values), or "pooled", the head's input (the weighted sum of pooled
+            layers, or finetune's pooled last hidden state; the backbone's hidden size).
         sampling_rate: the backbone's input rate (MERT 24 kHz, WavLM and HuBERT 16 kHz).
         chunk_seconds, chunk_hop_seconds, min_chunk_seconds: longer inputs are cut into
             chunks of `chunk_seconds` every `chunk_hop_seconds`; a tail shorter than
@@ -42,6 +47,7 @@ class SingerClassifierConfig(PreTrainedConfig):
     layer_norm_per_layer: bool = True
     head_hidden_size: int = 512
     head_dropout: float = 0.1
+    embedding: str = "head"
     sampling_rate: int = 24000
     chunk_seconds: float = 5.0
     chunk_hop_seconds: float | None = None
@@ -55,6 +61,8 @@ class SingerClassifierConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.embedding not in EMBEDDINGS:
+            raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {self.embedding!r}")
         self.chunk_hop_seconds, self.min_chunk_seconds = segment_spacing(
             self.chunk_seconds, self.chunk_hop_seconds, self.min_chunk_seconds)
         if self.preprocessing is None:

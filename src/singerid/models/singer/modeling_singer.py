@@ -20,6 +20,10 @@ Callers that know each input's valid length on the host (the data collator, the
 prediction batcher) pass it as `input_lengths`: the model then plans chunks without
 reading anything back from the device. With only a mask it sums the mask and reads the
 lengths back, which waits for the device.
+
+Song embeddings (`output_embeddings=True`): each chunk's embedding (`config.embedding`: the
+head's hidden layer, or its input) averaged over the input's chunks, the rows whose
+probabilities `logits` average, then L2-normalised; they come from the same forward.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +42,14 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_singer import SingerClassifierConfig
 from .segments import plan_segments
+
+
+@dataclass
+class SingerClassifierOutput(SequenceClassifierOutput):
+    """`SequenceClassifierOutput` plus `embeddings`: `[batch, E]` float32 unit-norm song
+    embeddings, only with `output_embeddings=True` (None stays out of `to_tuple()`)."""
+
+    embeddings: torch.FloatTensor | None = None
 
 
 class _HiddenStateRecorder:
@@ -167,37 +180,57 @@ class SingerClassifier(PreTrainedModel):
         finally:
             self._recorder.states = None
 
+    def mix_layers(self, pooled: torch.Tensor) -> torch.Tensor:
+        """weighted_sum's head input `[batch, D]` from per-layer pooled features `[batch, L+1, D]`."""
+        weights = self.layer_weights.softmax(-1).to(pooled.dtype)
+        return torch.einsum("l,bld->bd", weights, pooled)
+
     def classify_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
         """weighted_sum head logits from per-layer pooled features `[batch, L+1, D]`."""
-        weights = self.layer_weights.softmax(-1).to(pooled.dtype)
-        return self.head(torch.einsum("l,bld->bd", weights, pooled))
+        return self.head(self.mix_layers(pooled))
+
+    def chunk_features(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None):
+        """The head's input `[chunks, D]` for chunk-length inputs: the weighted sum of pooled
+        layers, or (finetune) the pooled last hidden state."""
+        if self.config.strategy == "weighted_sum":
+            return self.mix_layers(self.pooled_layer_features(input_values, attention_mask))
+        outputs = self.backbone(input_values, attention_mask=self._backbone_mask(attention_mask))
+        return self._mean_over_frames(outputs.last_hidden_state, attention_mask, frame_dim=1)
 
     def chunk_logits(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None):
         """Head logits of chunk-length inputs (one row per chunk)."""
-        if self.config.strategy == "weighted_sum":
-            return self.classify_pooled(self.pooled_layer_features(input_values, attention_mask))
-        outputs = self.backbone(input_values, attention_mask=self._backbone_mask(attention_mask))
-        return self.head(self._mean_over_frames(outputs.last_hidden_state, attention_mask, frame_dim=1))
+        return self.head(self.chunk_features(input_values, attention_mask))
+
+    def _head_outputs(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float32 class log-probabilities and embeddings (unnormalised) of head inputs. The
+        head is run in two halves so the embedding costs nothing beyond the logits."""
+        hidden = self.head[:2](features)  # Linear, ReLU: the hidden layer before dropout
+        log_probs = self.head[2:](hidden).float().log_softmax(-1)
+        return log_probs, (hidden if self.config.embedding == "head" else features).float()
 
     # -- whole inputs --------------------------------------------------------------------
     def forward(self, input_values: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None, pooled_features: torch.Tensor | None = None,
-                input_lengths: Sequence[int] | None = None, **kwargs) -> SequenceClassifierOutput:
+                input_lengths: Sequence[int] | None = None, output_embeddings: bool = False,
+                **kwargs) -> SingerClassifierOutput:
         """`logits` are log mean chunk probabilities. `pooled_features` (weighted_sum only):
         precomputed `pooled_layer_features` of chunk-length inputs, instead of audio.
         `input_lengths`: each input's count of valid samples, as host ints (a list: Trainer
         would move a tensor to the device); when given, the attention mask is not read and
         no step waits for the device. Same logits as the matching attention mask.
+        `output_embeddings`: also return `embeddings`, unit-norm song embeddings `[batch, E]`.
         Inputs are cast to the model's dtype, so a model loaded in bf16 or fp16 takes float32 audio."""
         if pooled_features is not None:
-            logits = self.classify_pooled(pooled_features.to(self.dtype)).float().log_softmax(-1)
+            logits, embeddings = self._head_outputs(self.mix_layers(pooled_features.to(self.dtype)))
         else:
-            logits = self._song_log_probs(input_values.to(self.dtype), attention_mask, input_lengths)
+            logits, embeddings = self._song_outputs(input_values.to(self.dtype), attention_mask, input_lengths)
         loss = F.nll_loss(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        embeddings = F.normalize(embeddings, dim=-1) if output_embeddings else None
+        return SingerClassifierOutput(loss=loss, logits=logits, embeddings=embeddings)
 
-    def _song_log_probs(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None,
-                        input_lengths: Sequence[int] | None) -> torch.Tensor:
+    def _song_outputs(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None,
+                      input_lengths: Sequence[int] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each input's log mean chunk probabilities and its mean chunk embedding."""
         width = input_values.shape[-1]
         if input_lengths is not None:
             input_lengths = _checked_lengths(input_lengths, input_values)
@@ -207,25 +240,27 @@ class SingerClassifier(PreTrainedModel):
             if input_lengths is not None:
                 attention_mask = _lengths_mask(input_lengths, width, input_values.device)
             chunks = input_values if attention_mask is None else input_values * attention_mask.to(input_values.dtype)
-            return self._chunk_log_probs(chunks, attention_mask)
+            return self._chunk_outputs(chunks, attention_mask)
         if input_lengths is None and attention_mask is None:
             input_lengths = [width] * len(input_values)
         elif input_lengths is None:  # the plan needs the lengths on the host: reading them waits for the device
             input_lengths = attention_mask.sum(-1).tolist()
         chunks, chunk_mask, rows = self._cut_chunks(input_values, input_lengths)
-        log_probs = self._chunk_log_probs(chunks, chunk_mask)
+        log_probs, embeddings = self._chunk_outputs(chunks, chunk_mask)
         # log of the mean probability over each input's chunks, computed stably in log space
-        return torch.stack([torch.logsumexp(log_probs[first:end], dim=0) - math.log(end - first)
-                            for first, end in rows])
+        song_log_probs = torch.stack([torch.logsumexp(log_probs[first:end], dim=0) - math.log(end - first)
+                                      for first, end in rows])
+        return song_log_probs, torch.stack([embeddings[first:end].mean(dim=0) for first, end in rows])
 
-    def _chunk_log_probs(self, chunks: torch.Tensor, chunk_mask: torch.Tensor | None) -> torch.Tensor:
-        """Class log-probabilities per chunk, `chunk_batch_size` chunks per backbone call."""
+    def _chunk_outputs(self, chunks: torch.Tensor, chunk_mask: torch.Tensor | None):
+        """Class log-probabilities and embeddings per chunk, `chunk_batch_size` chunks per backbone call."""
         step = max(1, self.config.chunk_batch_size)
-        return torch.cat([
-            self.chunk_logits(chunks[i : i + step], None if chunk_mask is None else chunk_mask[i : i + step])
-            .float().log_softmax(-1)
+        outputs = [
+            self._head_outputs(self.chunk_features(
+                chunks[i : i + step], None if chunk_mask is None else chunk_mask[i : i + step]))
             for i in range(0, len(chunks), step)
-        ])
+        ]
+        return tuple(torch.cat(parts) for parts in zip(*outputs))
 
     def _cut_chunks(self, input_values: torch.Tensor, input_lengths: list[int]):
         """Chunks `[n, chunk]`, their sample masks, and each input's rows `(first, end)` among them."""

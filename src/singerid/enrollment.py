@@ -1,0 +1,148 @@
+"""Beyond the closed set: song embeddings, the gallery of singers beside a model, and
+enrolling new singers without retraining.
+
+    song files ─▶ the model's own preprocessing and forward ─▶ unit song embeddings
+    training songs ─▶ one centroid per trained artist; validation songs ─▶ the threshold
+    a few songs of a new singer ─▶ enroll ─▶ one more centroid in the same gallery
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .digests import file_digest
+from .evaluation import per_song_mean, predict_segments
+from .gallery import DEFAULT_FALSE_ACCEPT_RATE, Calibration, Gallery
+from .prediction import SongPrediction, find_audio_files, load_model, model_gallery, predict_songs
+
+logger = logging.getLogger(__name__)
+
+
+# -- embeddings of song files ----------------------------------------------------------------
+def embed_songs(paths: list[str | Path], model, **options):
+    """A `datasets.Dataset` (id, path, embedding) of the songs that could be prepared, and
+    the predictions of those that failed (`error` set). `options` go to `predict_songs`."""
+    from datasets import Dataset, Features, Sequence, Value
+
+    predictions = predict_songs(paths, model, embeddings=True, **options)
+    done = [p for p in predictions if p.error is None]
+    features = Features({"id": Value("string"), "path": Value("string"), "embedding": Sequence(Value("float32"))})
+    dataset = Dataset.from_dict({"id": [p.id for p in done], "path": [p.path for p in done],
+                                 "embedding": [p.embedding.tolist() for p in done]}, features=features)
+    return dataset, [p for p in predictions if p.error is not None]
+
+
+# -- enrollment ------------------------------------------------------------------------------
+@dataclass
+class Enrollment:
+    folder: Path  # where the gallery (and the model, with --output) now lies
+    added: dict[str, int]  # new songs per singer (0: all were enrolled already)
+    failed: list[SongPrediction] = field(default_factory=list)
+    calibration: Calibration | None = None
+
+
+def singers_from_folder(root: str | Path) -> dict[str, list[Path]]:
+    """`<root>/<singer>/<songs>`: each subfolder's audio files (searched recursively)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder; give a folder of <singer>/<songs> folders")
+    singers = {folder.name: find_audio_files([folder]) for folder in sorted(root.iterdir()) if folder.is_dir()}
+    singers = {name: songs for name, songs in singers.items() if songs}
+    if not singers:
+        raise FileNotFoundError(f"{root}: no <singer>/<song> audio files in it")
+    return singers
+
+
+def enroll_singers(model: str | Path, singers: dict[str, list[str | Path]], output: str | Path | None = None,
+                   update: bool = False, false_accept_rate: float = DEFAULT_FALSE_ACCEPT_RATE,
+                   **options) -> Enrollment:
+    """Add singers to the gallery beside `model` (a folder, changed in place, or with
+    `output` copied there first; a Hub id needs `output`) from a few songs each. Songs
+    already enrolled change nothing; a trained artist's name needs `update`. A model
+    without a gallery gets one, calibrated on its own songs when it can be."""
+    local = Path(str(model)).is_dir()
+    if not local and output is None:
+        raise ValueError(f"{model}: a model from the Hub needs --output DIR for the enrolled copy")
+    gallery = model_gallery(model) or Gallery()
+    for singer in singers:  # before any song is read
+        if singer in gallery.trained and not update:
+            raise ValueError(f"{singer!r} is an artist the model was trained on: pass --update to add songs "
+                             f"to it, or enroll them under another name")
+    loaded = load_model(model)
+    added, failed = {}, []
+    for singer, paths in singers.items():
+        predictions = predict_songs([Path(path) for path in paths], loaded, embeddings=True, **options)
+        done = [p for p in predictions if p.error is None]
+        failed += [p for p in predictions if p.error is not None]
+        added[singer] = gallery.enroll(singer, [file_digest(p.path) for p in done],
+                                       np.stack([p.embedding for p in done]) if done else np.zeros((0, 1)),
+                                       update=update) if done else 0
+    if gallery.calibration is None:
+        gallery.calibration = _calibrated_on_own_songs(gallery, false_accept_rate)
+    folder = Path(output) if output else Path(str(model))
+    if output:
+        if local:
+            shutil.copytree(str(model), folder, dirs_exist_ok=True)
+        else:
+            loaded.save_pretrained(folder)
+    gallery.save(folder)
+    return Enrollment(folder, added, failed, gallery.calibration)
+
+
+def _calibrated_on_own_songs(gallery: Gallery, false_accept_rate: float) -> Calibration | None:
+    try:
+        return gallery.calibrate(false_accept_rate=false_accept_rate)
+    except Exception as error:  # too few singers or songs to score: open-set prediction says so
+        logger.warning("the gallery's threshold cannot be set yet (%s): enroll more songs", error)
+        return None
+
+
+# -- the gallery a training run leaves -------------------------------------------------------
+def training_gallery(model, train, validation, collator, batch_size: int, autocast: str,
+                     false_accept_rate: float = DEFAULT_FALSE_ACCEPT_RATE, audio=None) -> Gallery:
+    """One entry per training song (its segments' mean embedding), so every trained artist
+    has a centroid; the threshold is set on the validation songs, or, without them, on the
+    training songs, each left out of its own centroid (the gallery says which). `train` and
+    `validation` are what `collator` takes (audio, or cached features); `audio`: the
+    training split's audio, which names each song by content, when `train` has none."""
+    names = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    hashes, singers, embeddings = split_songs(model, train, collator, batch_size, autocast, names, audio)
+    gallery = Gallery.from_training(hashes, singers, embeddings)
+    if validation is not None and validation.num_rows:
+        _, singers, embeddings = split_songs(model, validation, collator, batch_size, autocast, names, [])
+        gallery.calibrate(embeddings, singers, false_accept_rate)
+    else:
+        gallery.calibrate(false_accept_rate=false_accept_rate)
+    logger.info("gallery: %d trained artists; threshold %.3f for a %.0f %% false-accept rate, set on %s "
+                "(equal error rate %.3f)", len(gallery.singers), gallery.calibration.threshold,
+                100 * false_accept_rate, gallery.calibration.method, gallery.calibration.equal_error_rate)
+    return gallery
+
+
+def split_songs(model, split, collator, batch_size: int, autocast: str, names: list[str], audio=None):
+    """(content hashes, singers, unit song embeddings) of a dataset split's songs, in song-id
+    order: a song's embedding is the mean of its segments', its hash that of their encoded
+    audio (`audio`: the split with its audio when `split` holds features; [] skips hashing)."""
+    outputs = predict_segments(model, split, collator, batch_size, autocast, embeddings=True)
+    order, rows, embeddings = per_song_mean(outputs.embeddings, list(split["song_id"]))
+    singers = [""] * len(order)
+    for label, row in zip(split["label"], rows):
+        singers[row] = names[label]
+    return _song_digests(split if audio is None else audio, rows, len(order)), singers, embeddings
+
+
+def _song_digests(split, rows, songs: int) -> list[str]:
+    if not len(split):
+        return []
+    digests = [hashlib.sha256() for _ in range(songs)]
+    segment_rows = iter(rows)
+    for batch in split.select_columns(["audio"]).iter(batch_size=256):  # never all the audio in memory
+        for audio, row in zip(batch["audio"], segment_rows):
+            digests[row].update(audio["bytes"] or audio["path"].encode())
+    return [f"segments:{digest.hexdigest()}" for digest in digests]
