@@ -146,3 +146,55 @@ def _song_digests(split, rows, songs: int) -> list[str]:
         for audio, row in zip(batch["audio"], segment_rows):
             digests[row].update(audio["bytes"] or audio["path"].encode())
     return [f"segments:{digest.hexdigest()}" for digest in digests]
+
+
+# -- measured, not assumed: open-set evaluation ----------------------------------------------
+def evaluate_open_set(model_name_or_path: str, dataset_name_or_path: str, split: str, output_dir: str | Path,
+                      batch_size: int = 24, dtype: str | None = None, autocast: str | None = None,
+                      shots: tuple[int, ...] = (1, 3, 5), seed: int = 0) -> dict:
+    """Open-set numbers of a model with a gallery on a split whose artists may be a superset
+    of the model's: how well the best gallery score tells known from unknown singers (AUROC,
+    EER), the identification rate at the stored threshold (known songs named right plus
+    unknown songs rejected), and n-shot enrollment accuracy of the unknown singers. Written
+    to metrics.json (the split's `open_set`) and `open_set.png` in `output_dir`; returns them."""
+    from .data import AudioCollator, encoded_audio, load_corpus
+    from .evaluation import trained_autocast
+    from .metrics.open_set import UNKNOWN, known_unknown_detection, n_shot_accuracy, open_set_identification_rate
+    from .reports import write_open_set_report
+
+    model = load_model(model_name_or_path, dtype).eval()
+    gallery = model_gallery(model_name_or_path)
+    if gallery is None or gallery.calibration is None:
+        raise ValueError(f"{model_name_or_path}: no calibrated gallery of singers; train it with this singerid "
+                         f"version, or enroll singers")
+    dataset, _ = load_corpus(dataset_name_or_path)
+    if split not in dataset:
+        raise ValueError(f"{dataset_name_or_path} has no split {split!r} (it has {', '.join(dataset)})")
+    names = dataset[split].features["label"].names
+    trained = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    if not set(trained) <= set(names):
+        raise ValueError(f"the dataset lacks the model's artists {sorted(set(trained) - set(names))}: open-set "
+                         f"evaluation needs a dataset holding every artist the model knows, and more")
+    rate = model.config.sampling_rate
+    collator = AudioCollator(rate, round(model.config.chunk_seconds * rate))
+    _, singers, embeddings = split_songs(model, encoded_audio(dataset[split]), collator, batch_size,
+                                         autocast or trained_autocast(model_name_or_path), names, [])
+    singers = np.asarray(singers)
+    scores = gallery.scores(embeddings)
+    known = np.isin(singers, gallery.singers)
+    labels = [gallery.singers.index(singer) if singer in gallery.singers else UNKNOWN for singer in singers]
+    threshold = gallery.calibration.threshold
+    results = {"split": split, "songs_known": int(known.sum()), "songs_unknown": int((~known).sum()),
+               "unknown_artists": sorted(set(singers[~known])), "threshold": threshold,
+               "threshold_set_for_false_accept_rate": gallery.calibration.false_accept_rate,
+               "identification_rate": open_set_identification_rate(scores, labels, threshold)}
+    if known.any() and (~known).any():
+        results |= known_unknown_detection(scores[known], scores[~known])
+    # n-shot: every artist the model was not trained on, enrolled from scratch beside the trained ones.
+    trained_rows = [row for row, singer in enumerate(gallery.singers) if singer in gallery.trained]
+    results["left_out_artists"] = sorted(set(singers) - set(gallery.trained))
+    held_out = {singer: embeddings[singers == singer] for singer in results["left_out_artists"]}
+    results["n_shot"] = {str(n): values for n, values in
+                         n_shot_accuracy(gallery.centroids[trained_rows], held_out, shots, seed).items()}
+    write_open_set_report(output_dir, results, scores[known].max(axis=1), scores[~known].max(axis=1))
+    return results

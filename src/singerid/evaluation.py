@@ -119,7 +119,12 @@ def predict_segments(model, dataset, collator, batch_size: int = 16, autocast: s
 
 
 def _asking_for_embeddings(collator):
-    return lambda examples: {**collator(examples), "output_embeddings": True}
+    # Without labels: no loss to compute, and a split may hold artists the model does not know.
+    def collate(examples):
+        batch = collator(examples)
+        batch.pop("labels", None)
+        return {**batch, "output_embeddings": True}
+    return collate
 
 
 def probabilities_from_logits(logits) -> np.ndarray:

@@ -110,3 +110,34 @@ def plot_layer_weights(weights: np.ndarray, path: Path) -> Path:
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def write_open_set_report(output_dir: str | Path, results: dict, known_best: np.ndarray,
+                          unknown_best: np.ndarray) -> None:
+    """The split's `open_set` entry in metrics.json, and `open_set.png`: the best gallery
+    score of known and unknown singers' songs with the threshold, and n-shot enrollment."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / METRICS_FILE
+    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    metrics.setdefault(results["split"], {})["open_set"] = results
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
+    plt = _pyplot()
+    figure, (scores, shots) = plt.subplots(1, 2, figsize=(10, 3.8))
+    bins = np.linspace(min([*known_best, *unknown_best, results["threshold"]]) - 0.01, 1.0, 30)
+    scores.hist(known_best, bins=bins, alpha=0.6, label=f"known singers ({len(known_best)} songs)")
+    scores.hist(unknown_best, bins=bins, alpha=0.6, label=f"unknown singers ({len(unknown_best)} songs)")
+    scores.axvline(results["threshold"], color="black", linestyle="--", label="threshold")
+    scores.set_xlabel("best cosine similarity to the gallery")
+    scores.set_ylabel("songs")
+    scores.set_title(f"AUROC {results.get('auroc', float('nan')):.3f}, EER {results.get('eer', float('nan')):.3f}")
+    scores.legend(fontsize="small")
+    n_shot = results["n_shot"]
+    shots.bar(list(n_shot), [values["accuracy"] for values in n_shot.values()], color="tab:green")
+    shots.set_ylim(0, 1)
+    shots.set_xlabel("songs enrolled per unknown singer")
+    shots.set_ylabel("identification accuracy")
+    shots.set_title("enrolling unknown singers")
+    figure.tight_layout()
+    figure.savefig(output_dir / "open_set.png", dpi=120)
+    plt.close(figure)

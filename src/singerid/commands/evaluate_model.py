@@ -1,6 +1,8 @@
 """`singerid evaluate_model`: metrics, confusion matrix and per-artist accuracy of any saved model.
 
-(Not `evaluate`: a script of that name would shadow the `evaluate` library.)
+With --open-set: how the model's gallery of singers tells known from unknown singers, on a
+dataset whose artists may be a superset of the model's. (Not `evaluate`: a script of that
+name would shadow the `evaluate` library.)
 """
 
 from __future__ import annotations
@@ -24,11 +26,24 @@ class EvaluateArguments:
     dtype: DTYPES | None = field(default=None, metadata={"help": "run the model in this precision (default: as saved)"})
     autocast: Literal["no", "bf16", "fp16"] | None = field(default=None, metadata={
         "help": "mixed precision of the forward (default: as the run was trained and finally evaluated)"})
+    open_set: bool = field(default=False, metadata={
+        "help": "known vs unknown singers (AUROC, EER), identification rate at the threshold, n-shot enrollment"})
 
 
 @command
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv, EvaluateArguments, prog="evaluate_model", description=__doc__.splitlines()[0])
+    if args.open_set:
+        from ..enrollment import evaluate_open_set
+
+        results = evaluate_open_set(args.model, args.dataset, args.split, args.output, args.batch_size, args.dtype,
+                                    args.autocast)
+        shots = ", ".join(f"{n}-shot {values['accuracy']:.3f}" for n, values in results["n_shot"].items())
+        print(f"open set, {args.split}: {results['songs_known']} known / {results['songs_unknown']} unknown songs; "
+              f"AUROC {results.get('auroc', float('nan')):.3f}, EER {results.get('eer', float('nan')):.3f}, "
+              f"identification rate {results['identification_rate']:.3f}" + (f"; {shots}" if shots else "")
+              + f"; written to {args.output}")
+        return 0
     metrics = evaluate_dataset(args.model, args.dataset, args.split, args.output, args.batch_size, args.dtype,
                                args.autocast)
     print(format_metrics(metrics))

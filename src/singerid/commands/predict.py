@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..gallery import UNKNOWN_LABEL
 from ..prediction import check_answers_path, find_audio_files, predict_songs, write_predictions
 from . import command, parse
 
@@ -36,6 +37,9 @@ class PredictArguments:
         "help": "separation cache (default $SINGERID_CACHE or ~/.cache/singerid)"})
     workers: int | None = field(default=None, metadata={
         "help": "processes decoding and cleaning the next songs (default: one per core, less one)"})
+    open_set: bool = field(default=False, metadata={
+        "help": "rank the gallery's singers (trained and enrolled) by cosine similarity; below its threshold: unknown"})
+    unknown_label: str = field(default=UNKNOWN_LABEL, metadata={"help": "--open-set: the answer for an unknown singer"})
 
     def __post_init__(self):
         check_answers_path(self.output)  # before the songs are predicted, not after
@@ -50,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     predictions = predict_songs(files, args.model, top_k=args.top_k, separator=args.separator,
                                 demucs_repo=args.demucs_repo, remove_silence=args.remove_silence,
                                 device=args.device, dtype=args.dtype, batch_size=args.batch_size,
-                                cache_dir=args.cache_dir, workers=args.workers)
+                                cache_dir=args.cache_dir, workers=args.workers, open_set=args.open_set,
+                                unknown_label=args.unknown_label)
     errors = write_predictions(args.output, predictions, args.scores)
     done = [p for p in predictions if p.error is None]
     quiet = sum(p.nothing_audible for p in done)

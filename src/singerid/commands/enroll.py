@@ -1,0 +1,52 @@
+"""`singerid enroll`: add singers to a model's gallery from a few songs each, without retraining.
+
+    singerid enroll --model RUN --singer NAME --input SONGS...   # one singer
+    singerid enroll --model RUN --input ROOT                     # ROOT/<singer>/<songs>
+
+The gallery (gallery.safetensors) lies beside the model; a model from the Hub needs
+--output DIR, where the model and its enlarged gallery are written. Enrolling the same
+songs again changes nothing; a trained artist's name needs --update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..enrollment import enroll_singers, singers_from_folder
+from ..prediction import find_audio_files
+from . import command, parse
+
+
+@dataclass
+class EnrollArguments:
+    model: str = field(metadata={"help": "a saved model folder (changed in place unless --output) or Hub id"})
+    input: list[str] = field(metadata={
+        "help": "the singer's songs (files or folders); without --singer, one folder of <singer>/<songs>"})
+    singer: str | None = field(default=None, metadata={"help": "the name to enroll the songs under"})
+    output: str | None = field(default=None, metadata={"help": "write the model and its gallery here instead"})
+    update: bool = field(default=False, metadata={"help": "allow adding songs to an artist the model was trained on"})
+    demucs_repo: str | None = field(default=None, metadata={
+        "help": "local demucs weights (default: demucs's caches, or a download when online)"})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (default: cuda when available)"})
+
+
+@command
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv, EnrollArguments, prog="enroll", description=__doc__.splitlines()[0])
+    if args.singer:
+        singers = {args.singer: find_audio_files(args.input)}
+    elif len(args.input) == 1:
+        singers = singers_from_folder(args.input[0])
+    else:
+        raise ValueError("give --singer NAME with the songs, or one folder of <singer>/<songs> folders")
+    empty = [name for name, songs in singers.items() if not songs]
+    if empty:
+        raise FileNotFoundError(f"no audio files for {', '.join(empty)} in {' '.join(args.input)}")
+    result = enroll_singers(args.model, singers, output=args.output, update=args.update,
+                            demucs_repo=args.demucs_repo, device=args.device)
+    added = ", ".join(f"{name} +{count}" for name, count in result.added.items())
+    threshold = (f"threshold {result.calibration.threshold:.3f}" if result.calibration
+                 else "no threshold yet (enroll more singers or songs)")
+    print(f"enrolled {added}; gallery in {result.folder}; {threshold}"
+          + (f"; {len(result.failed)} songs failed" if result.failed else ""))
+    return 0 if any(result.added.values()) or not result.failed else 1
