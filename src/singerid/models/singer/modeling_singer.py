@@ -81,9 +81,11 @@ class SingerClassifier(PreTrainedModel):
         hidden = config.encoder_config.hidden_size
         if config.strategy == "weighted_sum":
             self.layer_weights = nn.Parameter(torch.zeros(config.num_hidden_states))
-            self._recorder = _HiddenStateRecorder()
-            for layer in self.backbone.encoder.layers:
-                layer.register_forward_hook(self._recorder)
+        # Every layer's output, for the weighted sum and for layer probes of any model; the
+        # hook records only inside `backbone_hidden_states`.
+        self._recorder = _HiddenStateRecorder()
+        for layer in self.backbone.encoder.layers:
+            layer.register_forward_hook(self._recorder)
         self.head = nn.Sequential(
             nn.Linear(hidden, config.head_hidden_size),
             nn.ReLU(),
