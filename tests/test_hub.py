@@ -184,9 +184,25 @@ def test_cards_carry_the_metrics(hub, pushed, tmp_path):
         assert result[repo]["licence"] == "apache-2.0"  # tiny random backbone: no third-party weights
         files = result[repo]["files"]
         assert {"model.safetensors", "modeling_singer.py", "preprocessor_config.json", "metrics.json",
-                "confusion_matrix.png", "README.md"} <= set(files)
+                "confusion_matrix.png", "README.md", "gallery.safetensors"} <= set(files)
         assert not any(name.startswith("checkpoint-") or name == "training_args.bin" for name in files)
     assert "## Splits" in result["dataset"] and "## Preprocessing" in result["dataset"]
+
+
+def test_the_gallery_comes_down_with_the_model(hub, pushed, tmp_path):
+    result = _python(f"""
+        import json
+        from singerid.prediction import model_gallery
+        gallery = model_gallery("{USER}/singer")
+        print(json.dumps({{"singers": gallery.singers, "songs": gallery.songs,
+                           "threshold": gallery.calibration.threshold}}))
+    """, _fresh_env(hub, tmp_path))
+    from singerid.gallery import Gallery
+
+    local = Gallery.load(pushed / "run")
+    assert result["singers"] == local.singers == ["artist_0", "artist_1"]
+    assert [tuple(song) for song in result["songs"]] == local.songs
+    assert result["threshold"] == local.calibration.threshold
 
 
 def test_a_missing_token_is_one_clear_line(hub, pushed, tmp_path):
