@@ -384,3 +384,58 @@ def test_a_model_saved_before_the_embedding_field_gives_head_embeddings():
     with torch.no_grad():
         embeddings = model(_wave(7.0), output_embeddings=True).embeddings
     assert embeddings.shape == (1, model.config.head_hidden_size)
+
+
+# -- chunk outputs (song timelines) --------------------------------------------------------
+
+@pytest.mark.parametrize("strategy", ["weighted_sum", "finetune"])
+def test_chunk_outputs_are_the_rows_the_song_answer_averages(strategy):
+    model = _model(strategy=strategy, chunk_batch_size=2).eval()
+    rate = model.config.sampling_rate
+    lengths = [13 * rate, 3 * rate]  # chunks at 0, 5 and 10 s (a 3 s tail kept); one short chunk
+    wave, mask = _padded(lengths, rate)
+    with torch.no_grad():
+        plain = model(wave, input_lengths=lengths)
+        chunked = model(wave, input_lengths=lengths, output_chunks=True)
+        by_mask = model(wave, attention_mask=mask, output_chunks=True)
+        manual = []
+        for start, end in [(0, 5 * rate), (5 * rate, 10 * rate), (10 * rate, 13 * rate)]:
+            piece = torch.nn.functional.pad(wave[:1, start:end], (0, 5 * rate - (end - start)))
+            manual.append(model.chunk_logits(piece, (torch.arange(5 * rate) < end - start).long()[None]))
+    assert chunked.chunk_rows == by_mask.chunk_rows == [(0, 3), (3, 4)]
+    assert chunked.chunk_samples == by_mask.chunk_samples == [(0, 5 * rate), (5 * rate, 10 * rate),
+                                                              (10 * rate, 13 * rate), (0, 3 * rate)]
+    assert chunked.chunk_log_probs.shape == (4, 3) and chunked.chunk_log_probs.dtype == torch.float32
+    torch.testing.assert_close(chunked.chunk_log_probs[:3], torch.cat(manual).log_softmax(-1), rtol=0, atol=1e-5)
+    assert torch.equal(chunked.logits, plain.logits)  # asking for chunks changes no answer
+    for row, (first, end) in enumerate(chunked.chunk_rows):
+        song = chunked.chunk_log_probs[first:end].exp().mean(0)
+        torch.testing.assert_close(chunked.logits[row].exp(), song, rtol=0, atol=1e-6)
+
+
+def test_one_chunk_inputs_give_their_chunk_rows_too():
+    model = _model().eval()
+    rate = model.config.sampling_rate
+    wave, mask = _padded([5 * rate, 3 * rate], rate)
+    with torch.no_grad():
+        by_lengths = model(wave, input_lengths=[5 * rate, 3 * rate], output_chunks=True)
+        by_mask = model(wave, attention_mask=mask, output_chunks=True)
+        features = model.pooled_layer_features(wave * mask, mask)  # padding zeroed, as the model zeroes it
+        from_features = model(pooled_features=features, output_chunks=True)
+    for outputs in (by_lengths, by_mask):
+        assert outputs.chunk_rows == [(0, 1), (1, 2)] and outputs.chunk_samples == [(0, 5 * rate), (0, 3 * rate)]
+        assert torch.equal(outputs.chunk_log_probs, outputs.logits)
+    assert from_features.chunk_rows == [(0, 1), (1, 2)]
+    torch.testing.assert_close(from_features.chunk_log_probs, by_mask.chunk_log_probs, rtol=0, atol=1e-5)
+
+
+def test_chunk_outputs_stay_out_of_the_output_unless_asked():
+    model = _model().eval()
+    wave, labels = _wave(7.0, batch=2), torch.tensor([0, 2])
+    with torch.no_grad():
+        plain = model(wave, labels=labels)
+        chunked = model(wave, labels=labels, output_chunks=True)
+    assert plain.chunk_log_probs is None and plain.chunk_rows is None and plain.chunk_samples is None
+    assert list(plain.keys()) == ["loss", "logits"] and len(plain.to_tuple()) == 2
+    assert list(chunked.keys()) == ["loss", "logits", "chunk_log_probs", "chunk_rows", "chunk_samples"]
+    assert torch.equal(plain.loss, chunked.loss)

@@ -5,6 +5,10 @@
 Every song that decodes to at least one sample gets an answer: when silence removal
 leaves nothing, the loudest window is classified, as preprocessing keeps it for training.
 Whatever fails for one song is that song's error, reported and never fatal to the rest.
+
+Timelines (`timeline=True`): each chunk's class probabilities, from the same forward that
+gives the song's answer, placed back on the original song's seconds through silence
+removal. Their resolution is the chunk hop (`chunk_hop_seconds`, 5 s by default).
 """
 
 from __future__ import annotations
@@ -26,8 +30,38 @@ from .data import pad_batch
 from .errors import SingeridError, SongError, song_error, unavailable
 from .gallery import GALLERY_FILE, UNKNOWN_LABEL, Gallery
 from .preprocessing import PreprocessConfig, SongPreprocessor
+from .preprocessing.silence import original_spans, removed_spans
+from .preprocessing.stages import PreparedSong
 from .preprocessing.workers import StageWorkers, default_workers
 
+TIMELINE_SINGERS = 3  # the singers a timeline's CSV and plot show by default
+
+
+@dataclass
+class Timeline:
+    """A song's class probabilities chunk by chunk, on the original song's seconds.
+
+    Chunk `i` is one `chunk_s`-long chunk of the cleaned audio (silence removed) the model
+    classified; chunks start `hop_s` apart in the cleaned audio, so `hop_s` (5 s by
+    default) is the timeline's resolution. The mean of `probabilities` over chunks is the
+    song's closed-set answer (open set too keeps these closed-set probabilities).
+    """
+
+    labels: list[str]  # class names, in the model's order (the columns of `probabilities`)
+    probabilities: np.ndarray  # [chunks, classes] float32: each chunk's class probabilities
+    spans: list[list[tuple[float, float]]]  # per chunk: the `(start_s, end_s)` of the original song it holds
+    removed: list[tuple[float, float]]  # `(start_s, end_s)` of the original song cut as silence (never classified)
+    duration_s: float  # the original (separated) song's length
+    hop_s: float  # distance between chunk starts in the cleaned audio: the resolution
+    chunk_s: float  # a chunk's length in the cleaned audio
+
+    def song_probabilities(self) -> np.ndarray:
+        """The mean over chunks: the song's closed-set probabilities `[classes]`."""
+        return self.probabilities.mean(axis=0)
+
+    def top(self, k: int = TIMELINE_SINGERS) -> list[int]:
+        """The classes of the song's `k` most probable singers, best first."""
+        return [int(i) for i in np.argsort(-self.song_probabilities(), kind="stable")[:k]]
 
 
 @dataclass
@@ -40,6 +74,7 @@ class SongPrediction:
     notes: list[str] = field(default_factory=list)  # repairs on the way (e.g. non-finite samples zeroed)
     error: str | None = None  # set when the song could not be predicted
     embedding: np.ndarray | None = None  # the unit song embedding, when asked for (open set, enrollment)
+    timeline: Timeline | None = None  # each chunk's class probabilities over the song, when asked for
 
 
 def find_audio_files(inputs: list[str | Path]) -> list[Path]:
@@ -110,14 +145,17 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
                   device: str | None = None, dtype: str | torch.dtype | None = None, batch_size: int = 4,
                   cache_dir: str | Path | None = None, progress: bool = True,
                   workers: int | None = None, open_set: bool = False, gallery: Gallery | None = None,
-                  unknown_label: str = UNKNOWN_LABEL, embeddings: bool = False) -> list[SongPrediction]:
+                  unknown_label: str = UNKNOWN_LABEL, embeddings: bool = False,
+                  timeline: bool = False) -> list[SongPrediction]:
     """Top-k singers of each song, in input order.
 
     Closed set (default): the model's classes by probability. `open_set`: every singer of
     the gallery (`gallery`, default the one saved beside the model), trained and enrolled,
     by cosine similarity of song embeddings; a song whose best similarity falls below the
     gallery's threshold is answered `unknown_label` first. `embeddings` keeps each song's
-    embedding on its prediction.
+    embedding on its prediction. `timeline` keeps each song's `Timeline`: every chunk's
+    class probabilities (closed set, even with `open_set`) from the same forward, at the
+    resolution of the model's chunk hop (5 s by default), on the original song's seconds.
 
     `separator` and `remove_silence` override the preprocessing stored in the model's
     config; `demucs_repo` is a local folder with the separator's weights. Songs are
@@ -136,9 +174,9 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
 
     ids = ids or song_ids([Path(path) for path in paths])
     predictions = [SongPrediction(id=song_id, path=str(path)) for song_id, path in zip(ids, paths)]
-    ready: list[tuple[SongPrediction, np.ndarray]] = []
+    ready: list[tuple[SongPrediction, PreparedSong]] = []
     classify = functools.partial(_classify_isolated, model, names=names, top_k=top_k, device=device,
-                                 embeddings=open_set or embeddings)
+                                 embeddings=open_set or embeddings, timeline=timeline)
     workers = min(default_workers() if workers is None else workers, max(1, len(paths)))
     with StageWorkers(preprocessor, workers) as pool:
         # Separation stays here (on the device); the workers clean what it has separated.
@@ -149,7 +187,7 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
                 _fail(prediction, song)
             else:
                 prediction.nothing_audible, prediction.notes = song.nothing_audible, song.notes
-                ready.append((prediction, song.cleaned))
+                ready.append((prediction, song))
             if len(ready) == batch_size:
                 classify(ready)
                 ready = []
@@ -211,20 +249,73 @@ def _classify_isolated(model, batch, **options) -> None:
             _classify_isolated(model, [item], **options)
 
 
-def _classify(model, batch: list[tuple[SongPrediction, np.ndarray]], names: list[str], top_k: int, device,
-              embeddings: bool) -> None:
-    waves = [wave for _, wave in batch]
+def _classify(model, batch: list[tuple[SongPrediction, PreparedSong]], names: list[str], top_k: int, device,
+              embeddings: bool, timeline: bool = False) -> None:
+    waves = [song.cleaned for _, song in batch]
     inputs, mask = pad_batch(waves)
     with torch.inference_mode():
         outputs = model(inputs.to(device), attention_mask=mask.to(device),
-                        input_lengths=[len(wave) for wave in waves], output_embeddings=embeddings)
+                        input_lengths=[len(wave) for wave in waves], output_embeddings=embeddings,
+                        output_chunks=timeline)
     probabilities = outputs.logits.float().softmax(-1).cpu()
     scores, indices = probabilities.topk(min(top_k, len(names)), dim=-1)
-    for row, ((prediction, _), row_scores, row_indices) in enumerate(zip(batch, scores.tolist(), indices.tolist())):
+    chunk_probabilities = outputs.chunk_log_probs.float().exp().cpu().numpy() if timeline else None
+    for row, ((prediction, song), row_scores, row_indices) in enumerate(zip(batch, scores.tolist(), indices.tolist())):
         prediction.labels = [names[index] for index in row_indices]
         prediction.scores = row_scores
         if embeddings:
             prediction.embedding = outputs.embeddings[row].float().cpu().numpy()
+        if timeline:
+            first, end = outputs.chunk_rows[row]
+            prediction.timeline = song_timeline(song, chunk_probabilities[first:end], outputs.chunk_samples[first:end],
+                                                names, model.config)
+
+
+def song_timeline(song: PreparedSong, probabilities: np.ndarray, samples: list[tuple[int, int]], labels: list[str],
+                  config) -> Timeline:
+    """A prepared song's `Timeline` from its chunks' probabilities `[chunks, classes]` and the
+    samples of `song.cleaned` each chunk holds (from the model's `chunk_log_probs`, `chunk_samples`);
+    `config`: the model's (sampling rate, chunk length and hop)."""
+    rate = config.sampling_rate
+    return Timeline(labels=list(labels), probabilities=np.asarray(probabilities, dtype=np.float32),
+                    spans=[original_spans(song.kept_spans, rate, start, end) for start, end in samples],
+                    removed=removed_spans(song.kept_spans, song.seconds_in), duration_s=song.seconds_in,
+                    hop_s=config.chunk_hop_seconds, chunk_s=config.chunk_seconds)
+
+
+# -- timelines ---------------------------------------------------------------------------
+def format_spans(spans: list[tuple[float, float]]) -> str:
+    """`12.50-15.00;17.20-19.70`: seconds of the original song, to the hundredth."""
+    return ";".join(f"{start:.2f}-{end:.2f}" for start, end in spans)
+
+
+def write_timeline(directory: str | Path, prediction: SongPrediction, singers: int = TIMELINE_SINGERS
+                   ) -> tuple[Path, Path]:
+    """`DIR/<song id>.csv` and `DIR/<song id>.png` of a prediction's timeline.
+
+    The CSV has a header and one row per chunk: `chunk` (its index), `start_s` and `end_s`
+    (where its first span starts and its last ends), `spans` (the original song's seconds it
+    holds, `start-end` joined by `;`: several where silence was cut inside it), then one
+    column per singer, the song's `singers` most probable (closed set) best first, holding
+    that singer's probability in the chunk. The PNG plots those columns over the song's time
+    (`reports.plot_timeline`). Resolution: the chunk hop (5 s by default)."""
+    timeline = prediction.timeline
+    if timeline is None:
+        raise ValueError(f"{prediction.path}: no timeline (predict with timeline=True)")
+    base = Path(directory) / prediction.id  # ids may hold folders, where stems repeat
+    base.parent.mkdir(parents=True, exist_ok=True)
+    csv_path, png_path = base.with_name(base.name + ".csv"), base.with_name(base.name + ".png")
+    top = timeline.top(singers)
+    with open(csv_path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["chunk", "start_s", "end_s", "spans", *(timeline.labels[i] for i in top)])
+        for index, (spans, row) in enumerate(zip(timeline.spans, timeline.probabilities)):
+            start, end = (f"{spans[0][0]:.2f}", f"{spans[-1][1]:.2f}") if spans else ("", "")
+            writer.writerow([index, start, end, format_spans(spans), *(f"{row[i]:.6f}" for i in top)])
+    from .reports import plot_timeline
+
+    plot_timeline(timeline, png_path, singers=singers, title=prediction.id)
+    return csv_path, png_path
 
 
 # -- answers files -----------------------------------------------------------------------

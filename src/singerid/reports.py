@@ -1,5 +1,6 @@
 """What a run leaves for people to read: metrics.json, the console table, the confusion
-matrix, per-artist accuracy, the layer weights plot and the training summary.
+matrix, per-artist accuracy, the layer weights plot, the training curves and the training
+summary; and song timelines (`plot_timeline`), for predict --timeline and other pages.
 
 Training and evaluate_model write through `write_reports`, so the same model on the
 same split leaves the same files by either route.
@@ -17,6 +18,7 @@ from .metrics import COUNTS, METRICS
 
 METRICS_FILE = "metrics.json"
 TRAINING_SUMMARY = "training_summary.json"
+TRAINING_CURVES = "training_curves.png"
 
 
 def format_metrics(metrics_by_split: dict[str, dict]) -> str:
@@ -141,3 +143,95 @@ def write_open_set_report(output_dir: str | Path, results: dict, known_best: np.
     figure.tight_layout()
     figure.savefig(output_dir / "open_set.png", dpi=120)
     plt.close(figure)
+
+
+# -- training curves -----------------------------------------------------------------------
+def training_curves(log_history: list[dict]) -> dict[str, tuple[list[float], list[float]]]:
+    """The series of a Trainer's `state.log_history`, by epoch: `{name: (epochs, values)}`
+    for those it holds: "training loss" (each logged step's mean loss; when the run logged
+    none, e.g. max_steps under one logging period, the run's mean loss at its end),
+    "validation loss" and "validation song top-1"."""
+    def series(key: str) -> tuple[list[float], list[float]]:
+        entries = [entry for entry in log_history if key in entry and "epoch" in entry]
+        return [float(entry["epoch"]) for entry in entries], [float(entry[key]) for entry in entries]
+
+    curves = {"training loss": series("loss"), "validation loss": series("eval_loss"),
+              "validation song top-1": series("eval_song_top1")}
+    if not curves["training loss"][0]:
+        curves["training loss"] = series("train_loss")  # the end-of-run summary: the run's mean loss
+    return {name: values for name, values in curves.items() if values[0]}
+
+
+def plot_training_curves(log_history: list[dict], path: str | Path) -> dict[str, tuple[list[float], list[float]]]:
+    """`path` (e.g. training_curves.png): training and validation loss, and validation song
+    top-1, by epoch, as far as `log_history` (a Trainer's `state.log_history`) holds them.
+    Returns the series drawn (`training_curves`)."""
+    from matplotlib.figure import Figure
+
+    curves = training_curves(log_history)
+    figure = Figure(figsize=(10, 3.8))
+    losses, accuracy = figure.subplots(1, 2)
+    run_mean = not any("loss" in entry for entry in log_history)  # the training loss is the summary's
+    for name, color in (("training loss", "tab:blue"), ("validation loss", "tab:orange")):
+        if name in curves:
+            label = f"{name} (mean of the run)" if name == "training loss" and run_mean else name
+            losses.plot(*curves[name], marker="o", color=color, label=label)
+    losses.set_xlabel("epoch")
+    losses.set_ylabel("loss")
+    losses.set_title("loss")
+    if "training loss" in curves or "validation loss" in curves:
+        losses.legend(fontsize="small")
+    else:
+        losses.text(0.5, 0.5, "no loss logged", ha="center", va="center", transform=losses.transAxes)
+    if "validation song top-1" in curves:
+        accuracy.plot(*curves["validation song top-1"], marker="o", color="tab:green")
+        accuracy.set_ylim(-0.02, 1.02)
+    else:
+        accuracy.text(0.5, 0.5, "no validation", ha="center", va="center", transform=accuracy.transAxes)
+    accuracy.set_xlabel("epoch")
+    accuracy.set_ylabel("song top-1")
+    accuracy.set_title("validation song top-1")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    return curves
+
+
+# -- song timelines ------------------------------------------------------------------------
+def plot_timeline(timeline, path: str | Path | None = None, singers: int = 3, title: str | None = None):
+    """The song's `singers` most probable singers' probabilities over its time.
+
+    `timeline`: a `prediction.Timeline`. x: seconds of the original song; each chunk's
+    probability is drawn as a level line over the original spans it holds (its resolution
+    is the chunk hop, 5 s by default); what silence removal cut is shaded. With `path`, the
+    figure is saved there and the path returned; without, the matplotlib `Figure` itself
+    is returned (not registered with pyplot: nothing to close), e.g. for a Gradio `gr.Plot`.
+    """
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 3.8))
+    axes = figure.subplots()
+    for number, (start, end) in enumerate(timeline.removed):
+        axes.axvspan(start, end, color="0.85", zorder=0, label="removed as silence" if number == 0 else None)
+    starts = [spans[0][0] for spans in timeline.spans[1:] if spans]
+    if starts:  # where each chunk after the first begins
+        axes.vlines(starts, 0, 1, colors="0.55", linestyles=":", linewidth=0.8, zorder=1)
+    song = timeline.song_probabilities()
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
+    for rank, index in enumerate(timeline.top(singers)):
+        levels = [[(start, row[index]), (end, row[index])]
+                  for spans, row in zip(timeline.spans, timeline.probabilities) for start, end in spans]
+        axes.add_collection(LineCollection(levels, colors=colors[rank % len(colors)], linewidths=2.5,
+                                           label=f"{timeline.labels[index]} ({song[index]:.2f})"))
+    axes.set_xlim(0, max(timeline.duration_s, 1e-3))
+    axes.set_ylim(-0.02, 1.02)
+    axes.set_xlabel("time in the song (s)")
+    axes.set_ylabel("probability")
+    axes.set_title(f"{title + ': ' if title else ''}singer probabilities per {timeline.chunk_s:g} s chunk, "
+                   f"every {timeline.hop_s:g} s of audible audio")
+    axes.legend(fontsize="small", loc="upper right")
+    figure.tight_layout()
+    if path is None:
+        return figure
+    figure.savefig(path, dpi=120)
+    return Path(path)

@@ -5,12 +5,14 @@
         finetune: audio segments ─▶ the whole model
     ─▶ best checkpoint by validation song top-1 ─▶ save_pretrained
     ─▶ full-model evaluation on validation and test ─▶ metrics.json, confusion matrix
+    ─▶ training_curves.png (losses and validation song top-1 by epoch, from the log history)
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,7 +26,7 @@ from .errors import unavailable
 from .gallery import DEFAULT_FALSE_ACCEPT_RATE
 from .models import STRATEGIES, SingerClassifier, SingerClassifierConfig, portable_name
 from .preprocessing import PreprocessConfig
-from .reports import write_reports
+from .reports import TRAINING_CURVES, plot_training_curves, write_reports
 
 logger = logging.getLogger(__name__)
 
@@ -273,6 +275,7 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
         gallery.save(args.output_dir)
         write_reports(args.output_dir, metrics, songs, names, layer_weights=layer_weights(model),
                       summary=training_summary(data_args, model, args))
+        plot_training_curves(trainer.state.log_history, Path(args.output_dir) / TRAINING_CURVES)
     return metrics
 
 

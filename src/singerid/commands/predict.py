@@ -3,15 +3,20 @@
 CSV rows are `ID,No.1,No.2,No.3` without a header (the 2023 homework's format); JSON is
 `{"ID": ["No.1", "No.2", "No.3"]}` (the 2025 format). IDs are the files' stems (where
 stems repeat, their paths tell them apart).
+
+`--timeline DIR` also writes `DIR/<ID>.csv` (one row per chunk: its seconds of the song and
+the top singers' probabilities) and `DIR/<ID>.png` (those over the song's time) per song
+predicted; their resolution is the model's chunk hop (5 s by default).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ..gallery import UNKNOWN_LABEL
-from ..prediction import check_answers_path, find_audio_files, predict_songs, write_predictions
+from ..prediction import check_answers_path, find_audio_files, predict_songs, write_predictions, write_timeline
 from . import command, parse
 
 DTYPES = Literal["float32", "bfloat16", "float16"]
@@ -40,6 +45,9 @@ class PredictArguments:
     open_set: bool = field(default=False, metadata={
         "help": "rank the gallery's singers (trained and enrolled) by cosine similarity; below its threshold: unknown"})
     unknown_label: str = field(default=UNKNOWN_LABEL, metadata={"help": "--open-set: the answer for an unknown singer"})
+    timeline: str | None = field(default=None, metadata={
+        "help": "a folder for each song's timeline: <ID>.csv (top singers' probabilities per chunk, at the "
+                "original song's seconds) and <ID>.png; resolution: the chunk hop (5 s by default)"})
 
     def __post_init__(self):
         check_answers_path(self.output)  # before the songs are predicted, not after
@@ -55,11 +63,26 @@ def main(argv: list[str] | None = None) -> int:
                                 demucs_repo=args.demucs_repo, remove_silence=args.remove_silence,
                                 device=args.device, dtype=args.dtype, batch_size=args.batch_size,
                                 cache_dir=args.cache_dir, workers=args.workers, open_set=args.open_set,
-                                unknown_label=args.unknown_label)
+                                unknown_label=args.unknown_label, timeline=args.timeline is not None)
     errors = write_predictions(args.output, predictions, args.scores)
     done = [p for p in predictions if p.error is None]
     quiet = sum(p.nothing_audible for p in done)
+    drawn = _write_timelines(args.timeline, done) if args.timeline is not None else 0
     print(f"{len(done)} songs predicted → {args.output}"
           + (f" ({quiet} on their loudest window: nothing audible after cleaning)" if quiet else "")
+          + (f"; {drawn} timelines → {args.timeline}" if args.timeline is not None else "")
           + (f"; {len(predictions) - len(done)} failed, listed in {errors}" if errors else ""))
     return 0 if done else 1
+
+
+def _write_timelines(directory: str, predictions) -> int:
+    """Each predicted song's timeline files; one that cannot be written is that song's
+    error (on stderr), not the run's. Returns how many were written."""
+    written = 0
+    for prediction in predictions:
+        try:
+            write_timeline(directory, prediction)
+            written += 1
+        except (OSError, ValueError) as error:
+            print(f"error: {prediction.path}: timeline: {error}", file=sys.stderr)
+    return written

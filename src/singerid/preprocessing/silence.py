@@ -54,8 +54,43 @@ def keep_intervals(wav: np.ndarray, sampling_rate: int, spans: list[tuple[float,
 
 def loudest_window(wav: np.ndarray, length: int) -> np.ndarray:
     """The `length`-sample stretch with the most energy (the whole signal if shorter)."""
+    start, end = loudest_window_span(wav, length)
+    return wav[start:end]
+
+
+def loudest_window_span(wav: np.ndarray, length: int) -> tuple[int, int]:
+    """`(start, end)` samples of `loudest_window`."""
     if len(wav) <= length:
-        return wav
+        return 0, len(wav)
     energy = np.concatenate([[0.0], np.cumsum(wav.astype(np.float64) ** 2)])
     start = int(np.argmax(energy[length:] - energy[:-length]))
-    return wav[start : start + length]
+    return start, start + length
+
+
+def original_spans(kept: list[tuple[float, float]], sampling_rate: int, start: int, end: int
+                   ) -> list[tuple[float, float]]:
+    """Where samples `start:end` of `keep_intervals(wav, sampling_rate, kept)` came from:
+    `(start_s, end_s)` spans of `wav`, in order; several when the range crosses a cut."""
+    spans, offset = [], 0
+    for kept_start, kept_end in kept:
+        first, last = round(kept_start * sampling_rate), round(kept_end * sampling_rate)
+        size = max(0, last - first)
+        low, high = max(start, offset), min(end, offset + size)
+        if low < high:
+            spans.append(((first + low - offset) / sampling_rate, (first + high - offset) / sampling_rate))
+        offset += size
+        if offset >= end:
+            break
+    return spans
+
+
+def removed_spans(kept: list[tuple[float, float]], duration: float) -> list[tuple[float, float]]:
+    """The parts of `[0, duration]` seconds outside the `kept` spans (sorted, not overlapping)."""
+    removed, position = [], 0.0
+    for start, end in kept:
+        if start > position:
+            removed.append((position, start))
+        position = max(position, end)
+    if duration > position:
+        removed.append((position, duration))
+    return removed

@@ -30,7 +30,7 @@ from ..digests import file_digest
 from ..errors import SongError, song_error
 from ..models.singer.segments import cut_segments, plan_segments
 from .config import PreprocessConfig
-from .silence import audible_intervals, keep_intervals, loudest_window
+from .silence import audible_intervals, keep_intervals, loudest_window_span
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,11 @@ class PreparedSong:
     cleaned: np.ndarray  # mono, at the config's rate
     nothing_audible: bool = False  # silence removal left nothing: the loudest window was kept
     notes: list[str] = field(default_factory=list)  # what was repaired on the way
+    # `(start_s, end_s)` spans of the decoded (separated) audio whose samples, concatenated
+    # in order, are `cleaned` (on sample boundaries): the audible parts; with silence
+    # removal off, the whole song; when nothing is audible, the loudest window.
+    # `silence.original_spans` maps samples of `cleaned` back to the song's seconds.
+    kept_spans: list[tuple[float, float]] = field(default_factory=list)
 
 
 class SongPreprocessor:
@@ -80,14 +85,18 @@ class SongPreprocessor:
     # -- the whole song ------------------------------------------------------------------
     def prepare(self, path: str | Path) -> PreparedSong:
         """Decode, separate and remove silence; a song with nothing audible keeps its
-        loudest segment-long window, so every decodable song can be segmented."""
+        loudest segment-long window, so every decodable song can be segmented. The song's
+        `kept_spans` say which seconds of the decoded audio `cleaned` holds."""
         vocals = self.vocals(path)
+        rate = self.config.sampling_rate
         with self._stage("silence", path):
-            cleaned = self.audible(vocals)
-        song = PreparedSong(len(vocals) / self.config.sampling_rate, cleaned, notes=self.notes.pop(str(path), []))
+            kept = self.audible_spans(vocals)
+            cleaned = vocals if kept == _whole(vocals, rate) else keep_intervals(vocals, rate, kept)
+        song = PreparedSong(len(vocals) / rate, cleaned, notes=self.notes.pop(str(path), []), kept_spans=kept)
         if len(cleaned) == 0:
             song.nothing_audible = True
-            song.cleaned = loudest_window(vocals, round(self.config.segment_seconds * self.config.sampling_rate))
+            start, end = loudest_window_span(vocals, round(self.config.segment_seconds * rate))
+            song.cleaned, song.kept_spans = vocals[start:end], [(start / rate, end / rate)] if end > start else []
             song.notes.append("nothing audible after silence removal: kept the loudest segment-long window")
         return song
 
@@ -171,13 +180,22 @@ class SongPreprocessor:
     # -- stage 3: silence ----------------------------------------------------------------
     def audible(self, vocals: np.ndarray) -> np.ndarray:
         """The audible parts (all of it when silence removal is off); may be empty."""
+        spans = self.audible_spans(vocals)
+        return vocals if spans == _whole(vocals, self.config.sampling_rate) else \
+            keep_intervals(vocals, self.config.sampling_rate, spans)
+
+    def audible_spans(self, vocals: np.ndarray) -> list[tuple[float, float]]:
+        """`(start_s, end_s)` of the audible parts, on sample boundaries, in order (the whole
+        of it when silence removal is off); `audible` is their concatenation."""
         rate = self.config.sampling_rate
         # Audio shorter than the shortest silence that is cut holds nothing to cut (and
         # unsilence's detector fails on a few milliseconds).
         if not self.config.remove_silence or len(vocals) < self.config.min_silence_seconds * rate:
-            return vocals
+            return _whole(vocals, rate)
         spans = audible_intervals(vocals, rate, self.config.silence_db, self.config.min_silence_seconds)
-        return keep_intervals(vocals, rate, spans)
+        # On the samples keep_intervals cuts at, so the spans say exactly what was kept.
+        spans = [(round(start * rate), min(round(end * rate), len(vocals))) for start, end in spans]
+        return [(start / rate, end / rate) for start, end in spans if end > start]
 
     # -- stage 4: segments ---------------------------------------------------------------
     def segment_spans(self, num_samples: int) -> list[tuple[int, int]]:
@@ -231,6 +249,11 @@ class SongPreprocessor:
             raise
         except Exception as error:
             raise song_error(path, error, stage) from error
+
+
+def _whole(vocals: np.ndarray, rate: int) -> list[tuple[float, float]]:
+    """The span of all of `vocals` (none when it is empty)."""
+    return [(0.0, len(vocals) / rate)] if len(vocals) else []
 
 
 def _raise_error(outcome):

@@ -24,6 +24,10 @@ lengths back, which waits for the device.
 Song embeddings (`output_embeddings=True`): each chunk's embedding (`config.embedding`: the
 head's hidden layer, or its input) averaged over the input's chunks, the rows whose
 probabilities `logits` average, then L2-normalised; they come from the same forward.
+
+Chunks (`output_chunks=True`, for song timelines): the class log-probabilities of every
+chunk, the very rows `logits` average, with each input's rows among them and the samples
+of its input each chunk covers: one row per `chunk_hop_seconds` (5 s by default) of input.
 """
 
 from __future__ import annotations
@@ -46,10 +50,22 @@ from .segments import plan_segments
 
 @dataclass
 class SingerClassifierOutput(SequenceClassifierOutput):
-    """`SequenceClassifierOutput` plus `embeddings`: `[batch, E]` float32 unit-norm song
-    embeddings, only with `output_embeddings=True` (None stays out of `to_tuple()`)."""
+    """`SequenceClassifierOutput` plus, only when asked (None stays out of `to_tuple()`):
+
+    - `embeddings` (`output_embeddings=True`): `[batch, E]` float32 unit-norm song embeddings;
+    - `chunk_log_probs` (`output_chunks=True`): `[chunks, C]` float32 class log-probabilities
+      of every chunk of the batch, input after input; `logits[i]` is the log of the mean of
+      `chunk_log_probs[first:end].exp()` for `(first, end) = chunk_rows[i]`;
+    - `chunk_rows`: per input, `(first, end)`, its rows of `chunk_log_probs`;
+    - `chunk_samples`: per chunk, `(start, end)`, the valid samples of its input it holds
+      (end clipped to the input's length; a chunk covers `chunk_seconds`, chunks start
+      `chunk_hop_seconds` apart). From `pooled_features`, which carry no lengths: `(0, chunk)`.
+    """
 
     embeddings: torch.FloatTensor | None = None
+    chunk_log_probs: torch.FloatTensor | None = None
+    chunk_rows: list[tuple[int, int]] | None = None
+    chunk_samples: list[tuple[int, int]] | None = None
 
 
 class _HiddenStateRecorder:
@@ -214,45 +230,64 @@ class SingerClassifier(PreTrainedModel):
     def forward(self, input_values: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None, pooled_features: torch.Tensor | None = None,
                 input_lengths: Sequence[int] | None = None, output_embeddings: bool = False,
-                **kwargs) -> SingerClassifierOutput:
+                output_chunks: bool = False, **kwargs) -> SingerClassifierOutput:
         """`logits` are log mean chunk probabilities. `pooled_features` (weighted_sum only):
         precomputed `pooled_layer_features` of chunk-length inputs, instead of audio.
         `input_lengths`: each input's count of valid samples, as host ints (a list: Trainer
         would move a tensor to the device); when given, the attention mask is not read and
         no step waits for the device. Same logits as the matching attention mask.
         `output_embeddings`: also return `embeddings`, unit-norm song embeddings `[batch, E]`.
+        `output_chunks`: also return every chunk's class log-probabilities (`chunk_log_probs`,
+        `chunk_rows`, `chunk_samples`; see `SingerClassifierOutput`), from this same forward.
+        With a mask and no `input_lengths`, one-chunk inputs then read the mask's lengths back.
         Inputs are cast to the model's dtype, so a model loaded in bf16 or fp16 takes float32 audio."""
         if pooled_features is not None:
             logits, embeddings = self._head_outputs(self.mix_layers(pooled_features.to(self.dtype)))
+            if output_chunks:  # one chunk per input, whose valid length the features do not carry
+                length = round(self.config.chunk_seconds * self.config.sampling_rate)
+                chunks = logits, [(i, i + 1) for i in range(len(logits))], [(0, length)] * len(logits)
         else:
-            logits, embeddings = self._song_outputs(input_values.to(self.dtype), attention_mask, input_lengths)
+            logits, embeddings, chunks = self._song_outputs(input_values.to(self.dtype), attention_mask, input_lengths,
+                                                            output_chunks)
         loss = F.nll_loss(logits, labels) if labels is not None else None
         embeddings = F.normalize(embeddings, dim=-1) if output_embeddings else None
-        return SingerClassifierOutput(loss=loss, logits=logits, embeddings=embeddings)
+        chunk_log_probs, chunk_rows, chunk_samples = chunks if output_chunks else (None, None, None)
+        return SingerClassifierOutput(loss=loss, logits=logits, embeddings=embeddings, chunk_log_probs=chunk_log_probs,
+                                      chunk_rows=chunk_rows, chunk_samples=chunk_samples)
 
     def _song_outputs(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None,
-                      input_lengths: Sequence[int] | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each input's log mean chunk probabilities and its mean chunk embedding."""
+                      input_lengths: Sequence[int] | None, output_chunks: bool = False):
+        """Each input's log mean chunk probabilities and its mean chunk embedding; with
+        `output_chunks`, also the chunks' log-probabilities, each input's rows among them
+        and each chunk's valid samples (else None)."""
         width = input_values.shape[-1]
         if input_lengths is not None:
             input_lengths = _checked_lengths(input_lengths, input_values)
         if width == round(self.config.chunk_seconds * self.config.sampling_rate):
             # Every input is one chunk (training segments): no plan to make, so nothing
             # waits on the device. Padding is zeroed, as the plan's chunks are zero-padded.
+            lengths = input_lengths
             if input_lengths is not None:
                 attention_mask = _lengths_mask(input_lengths, width, input_values.device)
             chunks = input_values if attention_mask is None else input_values * attention_mask.to(input_values.dtype)
-            return self._chunk_outputs(chunks, attention_mask)
+            log_probs, embeddings = self._chunk_outputs(chunks, attention_mask)
+            if not output_chunks:
+                return log_probs, embeddings, None
+            if lengths is None:  # asked for: reading the mask's lengths back waits for the device
+                lengths = [width] * len(input_values) if attention_mask is None else attention_mask.sum(-1).tolist()
+            rows = [(i, i + 1) for i in range(len(input_values))]
+            return log_probs, embeddings, (log_probs, rows, [(0, int(n)) for n in lengths])
         if input_lengths is None and attention_mask is None:
             input_lengths = [width] * len(input_values)
         elif input_lengths is None:  # the plan needs the lengths on the host: reading them waits for the device
             input_lengths = attention_mask.sum(-1).tolist()
-        chunks, chunk_mask, rows = self._cut_chunks(input_values, input_lengths)
+        chunks, chunk_mask, rows, samples = self._cut_chunks(input_values, input_lengths)
         log_probs, embeddings = self._chunk_outputs(chunks, chunk_mask)
         # log of the mean probability over each input's chunks, computed stably in log space
         song_log_probs = torch.stack([torch.logsumexp(log_probs[first:end], dim=0) - math.log(end - first)
                                       for first, end in rows])
-        return song_log_probs, torch.stack([embeddings[first:end].mean(dim=0) for first, end in rows])
+        song_embeddings = torch.stack([embeddings[first:end].mean(dim=0) for first, end in rows])
+        return song_log_probs, song_embeddings, (log_probs, rows, samples) if output_chunks else None
 
     def _chunk_outputs(self, chunks: torch.Tensor, chunk_mask: torch.Tensor | None):
         """Class log-probabilities and embeddings per chunk, `chunk_batch_size` chunks per backbone call."""
@@ -265,19 +300,21 @@ class SingerClassifier(PreTrainedModel):
         return tuple(torch.cat(parts) for parts in zip(*outputs))
 
     def _cut_chunks(self, input_values: torch.Tensor, input_lengths: list[int]):
-        """Chunks `[n, chunk]`, their sample masks, and each input's rows `(first, end)` among them."""
+        """Chunks `[n, chunk]`, their sample masks, each input's rows `(first, end)` among them,
+        and each chunk's valid samples `(start, end)` of its input."""
         rate = self.config.sampling_rate
         length = round(self.config.chunk_seconds * rate)
         hop, min_tail = round(self.config.chunk_hop_seconds * rate), round(self.config.min_chunk_seconds * rate)
-        chunks, valid, rows = [], [], []
+        chunks, valid, rows, spans = [], [], [], []
         for wave, samples in zip(input_values, input_lengths):
             first = len(chunks)
             for start, end in plan_segments(samples, length, hop, min_tail):
                 piece = wave[start : min(end, samples)]
                 chunks.append(F.pad(piece, (0, length - len(piece))))
                 valid.append(len(piece))
+                spans.append((start, start + len(piece)))
             rows.append((first, len(chunks)))
-        return torch.stack(chunks), _lengths_mask(valid, length, input_values.device), rows
+        return torch.stack(chunks), _lengths_mask(valid, length, input_values.device), rows, spans
 
     def _backbone_mask(self, attention_mask):
         if attention_mask is None or self.config.encoder_config.feat_extract_norm != "layer":
