@@ -121,3 +121,11 @@ def decode_bytes(data: bytes, sampling_rate: int) -> np.ndarray:
     from torchcodec.decoders import AudioDecoder
 
     return AudioDecoder(data, sample_rate=sampling_rate, num_channels=1).get_all_samples().data.numpy()[0]
+
+
+def _first_line(error: Exception) -> str:
+    text = (str(error).strip() or type(error).__name__).splitlines()[0]
+    if "Could not open input file" in text:
+        return "ffmpeg cannot read it as audio"
+    # Drop torchcodec's C++ source location ("Decoder, /path/x.cpp:52, message").
+    return re.sub(r"^\w+, \S+\.cpp:\d+, ", "", text)[:300]

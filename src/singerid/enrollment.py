@@ -74,7 +74,7 @@ def enroll_singers(model: str | Path, singers: dict[str, list[str | Path]], outp
         if singer in gallery.trained and not update:
             raise ValueError(f"{singer!r} is an artist the model was trained on: pass --update to add songs "
                              f"to it, or enroll them under another name")
-    loaded = load_model(model)
+    loaded = load_model(model, options.pop("dtype", None))
     added, failed = {}, []
     for singer, paths in singers.items():
         predictions = predict_songs([Path(path) for path in paths], loaded, embeddings=True, **options)

@@ -6,13 +6,13 @@ readable with `datasets.load_from_disk`; songs that fail are listed in errors.ts
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..enrollment import embed_songs
 from ..prediction import find_audio_files
 from . import command, parse
-from .predict import DTYPES
+from .predict import SongOptions
 
 
 @dataclass
@@ -20,23 +20,15 @@ class EmbedArguments:
     model: str = field(metadata={"help": "a saved model folder or Hub id"})
     input: list[str] = field(metadata={"help": "song files and/or folders (searched recursively)"})
     output: str = field(metadata={"help": "folder for the embeddings dataset"})
-    demucs_repo: str | None = field(default=None, metadata={
-        "help": "local demucs weights (default: demucs's caches, or a download when online)"})
-    batch_size: int = field(default=4, metadata={"help": "songs per forward pass"})
-    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (default: cuda when available)"})
-    dtype: DTYPES | None = field(default=None, metadata={"help": "run the model in this precision (default: as saved)"})
-    workers: int | None = field(default=None, metadata={
-        "help": "processes decoding and cleaning the next songs (default: one per core, less one)"})
 
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv, EmbedArguments, prog="embed", description=__doc__.splitlines()[0])
+    args, options = parse(argv, EmbedArguments, SongOptions, prog="embed", description=__doc__.splitlines()[0])
     files = find_audio_files(args.input)
     if not files:
         raise FileNotFoundError(f"no audio files in {' '.join(args.input)}; give song files or folders holding them")
-    dataset, failed = embed_songs(files, args.model, demucs_repo=args.demucs_repo, batch_size=args.batch_size,
-                                  device=args.device, dtype=args.dtype, workers=args.workers)
+    dataset, failed = embed_songs(files, args.model, **asdict(options))
     dataset.save_to_disk(args.output)
     errors = Path(args.output, "errors.tsv")
     if failed:

@@ -10,11 +10,12 @@ songs again changes nothing; a trained artist's name needs --update.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from ..enrollment import enroll_singers, singers_from_folder
 from ..prediction import find_audio_files
 from . import command, parse
+from .predict import SongOptions
 
 
 @dataclass
@@ -25,14 +26,11 @@ class EnrollArguments:
     singer: str | None = field(default=None, metadata={"help": "the name to enroll the songs under"})
     output: str | None = field(default=None, metadata={"help": "write the model and its gallery here instead"})
     update: bool = field(default=False, metadata={"help": "allow adding songs to an artist the model was trained on"})
-    demucs_repo: str | None = field(default=None, metadata={
-        "help": "local demucs weights (default: demucs's caches, or a download when online)"})
-    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (default: cuda when available)"})
 
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv, EnrollArguments, prog="enroll", description=__doc__.splitlines()[0])
+    args, options = parse(argv, EnrollArguments, SongOptions, prog="enroll", description=__doc__.splitlines()[0])
     if args.singer:
         singers = {args.singer: find_audio_files(args.input)}
     elif len(args.input) == 1:
@@ -42,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     empty = [name for name, songs in singers.items() if not songs]
     if empty:
         raise FileNotFoundError(f"no audio files for {', '.join(empty)} in {' '.join(args.input)}")
-    result = enroll_singers(args.model, singers, output=args.output, update=args.update,
-                            demucs_repo=args.demucs_repo, device=args.device)
+    result = enroll_singers(args.model, singers, output=args.output, update=args.update, **asdict(options))
     added = ", ".join(f"{name} +{count}" for name, count in result.added.items())
     threshold = (f"threshold {result.calibration.threshold:.3f}" if result.calibration
                  else "no threshold yet (enroll more singers or songs)")

@@ -12,7 +12,7 @@ predicted; their resolution is the model's chunk hop (5 s by default).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from ..gallery import UNKNOWN_LABEL
@@ -20,6 +20,21 @@ from ..prediction import check_answers_path, find_audio_files, predict_songs, wr
 from . import command, parse
 
 DTYPES = Literal["float32", "bfloat16", "float16"]
+
+
+@dataclass
+class SongOptions:
+    """How songs go through the model's preprocessing and forward (predict, embed, enroll)."""
+
+    demucs_repo: str | None = field(default=None, metadata={
+        "help": "local demucs weights (default: demucs's caches, or a download when online)"})
+    batch_size: int = field(default=4, metadata={"help": "songs per forward pass"})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (default: cuda when available)"})
+    dtype: DTYPES | None = field(default=None, metadata={"help": "run the model in this precision (default: as saved)"})
+    cache_dir: str | None = field(default=None, metadata={
+        "help": "separation cache (default $SINGERID_CACHE or ~/.cache/singerid)"})
+    workers: int | None = field(default=None, metadata={
+        "help": "processes decoding and cleaning the next songs (default: one per core, less one)"})
 
 
 @dataclass
@@ -33,15 +48,6 @@ class PredictArguments:
         "help": "override the model's separator ('none' skips separation)"})
     remove_silence: bool | None = field(default=None, metadata={
         "help": "override the model's silence removal (true / false)"})
-    demucs_repo: str | None = field(default=None, metadata={
-        "help": "local demucs weights (default: demucs's caches, or a download when online)"})
-    batch_size: int = field(default=4, metadata={"help": "songs per forward pass"})
-    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (default: cuda when available)"})
-    dtype: DTYPES | None = field(default=None, metadata={"help": "run the model in this precision (default: as saved)"})
-    cache_dir: str | None = field(default=None, metadata={
-        "help": "separation cache (default $SINGERID_CACHE or ~/.cache/singerid)"})
-    workers: int | None = field(default=None, metadata={
-        "help": "processes decoding and cleaning the next songs (default: one per core, less one)"})
     open_set: bool = field(default=False, metadata={
         "help": "rank the gallery's singers (trained and enrolled) by cosine similarity; below its threshold: unknown"})
     unknown_label: str = field(default=UNKNOWN_LABEL, metadata={"help": "--open-set: the answer for an unknown singer"})
@@ -55,15 +61,14 @@ class PredictArguments:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv, PredictArguments, prog="predict", description=__doc__.splitlines()[0])
+    args, options = parse(argv, PredictArguments, SongOptions, prog="predict", description=__doc__.splitlines()[0])
     files = find_audio_files(args.input)
     if not files:
         raise FileNotFoundError(f"no audio files in {' '.join(args.input)}; give song files or folders holding them")
     predictions = predict_songs(files, args.model, top_k=args.top_k, separator=args.separator,
-                                demucs_repo=args.demucs_repo, remove_silence=args.remove_silence,
-                                device=args.device, dtype=args.dtype, batch_size=args.batch_size,
-                                cache_dir=args.cache_dir, workers=args.workers, open_set=args.open_set,
-                                unknown_label=args.unknown_label, timeline=args.timeline is not None)
+                                remove_silence=args.remove_silence, open_set=args.open_set,
+                                unknown_label=args.unknown_label, timeline=args.timeline is not None,
+                                **asdict(options))
     errors = write_predictions(args.output, predictions, args.scores)
     done = [p for p in predictions if p.error is None]
     quiet = sum(p.nothing_audible for p in done)
