@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+TEST_STAMP = $(VENV)/.installed-test
 DEMO   ?= demo_run
 BACKBONE ?= tiny-mert
 
-.PHONY: install demo test clean
+.PHONY: install install-test browser demo test clean
 
 install: $(STAMP)
 
@@ -21,15 +22,34 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=24"
 	$(BIN)/pip install -q -c constraints-cpu.txt torch torchcodec transformers datasets evaluate \
-	    accelerate huggingface_hub demucs soundfile scikit-learn matplotlib "setuptools>=77.0.3,<82" pytest
+	    accelerate huggingface_hub demucs soundfile scikit-learn matplotlib tensorboard "setuptools>=77.0.3,<82" pytest
 	$(BIN)/pip install -q --no-deps unsilence==1.0.9
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
+# What only the tests need: the web app's extra (gradio; `pip install singerid[app]`) and
+# selenium, which drives Debian's chromium through chromedriver in tests/test_app.py.
+install-test: $(TEST_STAMP) browser
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q -c constraints-cpu.txt gradio selenium
+	@touch $(TEST_STAMP)
+
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "installing chromium and chromium-driver (Debian)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "error: chromium or chromedriver is missing (the app's browser tests need both); install them" \
+	      "as root: apt-get install -y --no-install-recommends chromium chromium-driver" >&2; exit 1; \
+	  fi; }
+
 demo: install
 	$(BIN)/python -m singerid demo --output $(DEMO) --backbone $(BACKBONE)
 
-test: install
+test: install install-test
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests
 
 clean:

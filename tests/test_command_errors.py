@@ -86,6 +86,33 @@ CASES = [
     Case("predict-separator-offline",  # the model records separator htdemucs; no weights here
          ("predict", "--model", "{model_htdemucs}", "--input", "{songs}", "--output", "{out}.csv"),
          problem=("'htdemucs'", OFFLINE), remedy=SEPARATOR_REMEDIES),
+    # embed
+    Case("embed-missing-input", ("embed", "--model", "{model}", "--input", "{missing}/songs", "--output", "{out}"),
+         problem=("{missing}/songs", r"no such file or folder"), remedy=(DO_SOMETHING,), subprocess=False),
+    Case("embed-model-offline", ("embed", "--model", "user/not-a-model", "--input", "{songs}", "--output", "{out}"),
+         problem=("model user/not-a-model", OFFLINE), remedy=UNREACHABLE_ID),
+    # enroll
+    Case("enroll-missing-model",
+         ("enroll", "--model", "{missing}/model", "--singer", "new", "--input", "{songs}"),
+         problem=("model {missing}/model", "no such folder"), remedy=(r"give an existing folder",), subprocess=False),
+    Case("enroll-model-offline",
+         ("enroll", "--model", "user/not-a-model", "--singer", "new", "--input", "{songs}", "--output", "{out}"),
+         problem=("model user/not-a-model", OFFLINE), remedy=UNREACHABLE_ID),
+    # probe
+    Case("probe-missing-dataset",
+         ("probe", "--dataset", "{missing}/dataset", "--backbone", "tiny-mert", "--output", "{out}"),
+         problem=("dataset {missing}/dataset", "no such folder"), remedy=(r"give an existing folder",),
+         subprocess=False),
+    Case("probe-missing-model", ("probe", "--dataset", "{dataset}", "--model", "{missing}/model", "--output", "{out}"),
+         problem=("model {missing}/model", "no such folder"), remedy=(r"give an existing folder",), subprocess=False),
+    Case("probe-backbone-offline",
+         ("probe", "--dataset", "{dataset}", "--backbone", "m-a-p/MERT-v1-330M", "--output", "{out}"),
+         problem=("backbone m-a-p/MERT-v1-330M", OFFLINE), remedy=UNREACHABLE_ID),
+    # app: the model is loaded before anything is served
+    Case("app-missing-model", ("app", "--model", "{missing}/model"),
+         problem=("model {missing}/model", "no such folder"), remedy=(r"give an existing folder",), subprocess=False),
+    Case("app-model-offline", ("app", "--model", "user/not-a-model"),
+         problem=("model user/not-a-model", OFFLINE), remedy=UNREACHABLE_ID),
     # reproduce_table
     Case("reproduce_table-missing-data", ("reproduce_table", "--data", "{missing}/artist20", "--output", "{out}"),
          problem=("{missing}/artist20", r"does not exist|no such folder"), remedy=(DO_SOMETHING,), subprocess=False),

@@ -16,8 +16,8 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "model_v0_1"
 # Top to bottom; a module may import from its own layer and the layers below it.
 LAYERS = [
     {"commands", "__main__"},
-    {"recipes"},
-    {"training", "evaluation", "prediction", "enrollment", "pipelines", "hub"},
+    {"recipes", "app"},
+    {"training", "evaluation", "prediction", "enrollment", "pipelines", "hub", "probing"},
     {"preprocessing", "data", "reports", "metrics", "gallery"},
     {"models", "audio", "digests", "errors"},
 ]

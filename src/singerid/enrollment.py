@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .digests import file_digest
+from .errors import is_a_path
 from .evaluation import per_song_mean, predict_segments
 from .gallery import DEFAULT_FALSE_ACCEPT_RATE, Calibration, Gallery
 from .prediction import SongPrediction, find_audio_files, load_model, model_gallery, predict_songs
@@ -67,14 +68,14 @@ def enroll_singers(model: str | Path, singers: dict[str, list[str | Path]], outp
     already enrolled change nothing; a trained artist's name needs `update`. A model
     without a gallery gets one, calibrated on its own songs when it can be."""
     local = Path(str(model)).is_dir()
-    if not local and output is None:
+    if not local and output is None and not is_a_path(str(model)):
         raise ValueError(f"{model}: a model from the Hub needs --output DIR for the enrolled copy")
+    loaded = load_model(model, options.pop("dtype", None))  # says what is wrong with a model that is not there
     gallery = model_gallery(model) or Gallery()
     for singer in singers:  # before any song is read
         if singer in gallery.trained and not update:
             raise ValueError(f"{singer!r} is an artist the model was trained on: pass --update to add songs "
                              f"to it, or enroll them under another name")
-    loaded = load_model(model, options.pop("dtype", None))
     added, failed = {}, []
     for singer, paths in singers.items():
         predictions = predict_songs([Path(path) for path in paths], loaded, embeddings=True, **options)

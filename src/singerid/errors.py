@@ -43,13 +43,18 @@ def song_error(path: str | Path, error: BaseException, stage: str | None = None)
     return SongError(path, f"{f'{stage} failed: ' if stage else ''}{type(error).__name__}: {one_line(error)}")
 
 
+def is_a_path(name: str) -> bool:
+    """Whether `name` reads as a local path rather than a Hub id like user/name."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1
+
+
 def unavailable(kind: str, name: str, error: BaseException) -> Unavailable:
     """Why `name` (a folder or a Hub id) could not be loaded as a `kind`, and what to do."""
     from huggingface_hub import constants
 
     if Path(name).exists():
         return Unavailable(f"{kind} {name}: cannot be loaded from that folder: {one_line(error)}")
-    if name.startswith((".", "/", "~")) or name.count("/") > 1:  # a path, not a Hub id
+    if is_a_path(name):
         return Unavailable(f"{kind} {name}: no such folder (give an existing folder or a Hub id like user/name)")
     if constants.HF_HUB_OFFLINE:
         return Unavailable(f"{kind} {name}: not in the local Hugging Face cache, and the Hub is off "

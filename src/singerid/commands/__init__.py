@@ -24,12 +24,14 @@ COMMANDS = {
     "preprocess": "songs → DatasetDict of vocal segments, split by album",
     "train": "train a singer classifier (Trainer; runs under accelerate launch)",
     "evaluate_model": "metrics and confusion matrix of a saved model on a dataset split",
+    "probe": "a linear probe per hidden state: where in the backbone the singer is (CSV, plot)",
     "predict": "top-k singers of songs, with the model's own preprocessing (CSV / JSON)",
     "embed": "song embeddings of song files → a datasets.Dataset (id, path, embedding)",
     "enroll": "add singers to a model's gallery from a few songs each, without retraining",
     "download_artist20": "download, check and safely unpack the artist20 corpus (needs internet)",
     "reproduce_table": "the reference table's configurations on artist20 → table.md",
     "push_to_hub": "share a trained model and its dataset on the Hub, with cards",
+    "app": "a web page: upload or record a song, see its singers and timeline (needs singerid[app])",
 }
 
 
