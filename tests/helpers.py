@@ -47,6 +47,24 @@ def tiny_backbone(kind: str):
     return (HubertModel if kind == "hubert" else WavLMModel)(config).eval()
 
 
+RANKED_LABELS = {0: "ann", 1: "bob", 2: "cat", 3: "dan"}
+
+
+def ranked_model(preprocessing: dict):
+    """A tiny-mert classifier with a clear ranking whatever it hears (bob, cat, dan, ann),
+    recording `preprocessing` as its training data's."""
+    import torch
+
+    from singerid import SingerClassifier
+
+    torch.manual_seed(0)
+    model = SingerClassifier.from_backbone("tiny-mert", id2label=RANKED_LABELS)
+    with torch.no_grad():
+        model.head[3].bias.copy_(torch.tensor([0.0, 3.0, 2.0, 1.0]))
+    model.config.preprocessing = preprocessing
+    return model.eval()
+
+
 MERT_REMOTE_CODE = "raise RuntimeError('MERT remote code was executed')\n"
 
 

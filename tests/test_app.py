@@ -22,9 +22,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
-import torch
 
-from helpers import write_tone
+from helpers import RANKED_LABELS, ranked_model, write_tone
 
 os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager never goes online (it is not used: see _browser)
 os.environ.setdefault("SE_AVOID_STATS", "true")
@@ -37,11 +36,10 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from singerid.app import IDS, SingerIdentifier, build_app, launch  # noqa: E402
 from singerid.gallery import Calibration, Gallery  # noqa: E402
-from singerid.models import SingerClassifier  # noqa: E402
 from singerid.prediction import predict_songs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-LABELS = {0: "ann", 1: "bob", 2: "cat", 3: "dan"}
+LABELS = RANKED_LABELS
 PREPROCESSING = {"separator": "none", "remove_silence": True, "silence_db": -35.0, "min_silence_seconds": 0.5,
                  "segment_seconds": 5.0, "sampling_rate": 24000}
 WAIT_S = 45
@@ -51,12 +49,7 @@ LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
 
 
 def _save_model(folder: Path, preprocessing: dict) -> Path:
-    torch.manual_seed(0)
-    model = SingerClassifier.from_backbone("tiny-mert", id2label=LABELS)
-    with torch.no_grad():
-        model.head[3].bias.copy_(torch.tensor([0.0, 3.0, 2.0, 1.0]))  # a clear ranking: bob, cat, dan, ann
-    model.config.preprocessing = preprocessing
-    model.save_pretrained(folder)
+    ranked_model(preprocessing).save_pretrained(folder)
     return folder
 
 
@@ -215,7 +208,7 @@ def test_a_bad_upload_is_a_message_and_the_page_keeps_serving(app_url, browser, 
     _open(browser, app_url)
     _upload(browser, songs["broken"])
     message = _wait_status(browser, "not a song.mp3", "could not be read")
-    assert "decode failed" in message and "\n" not in message.strip(), message  # where it failed, in one line
+    assert "not decodable" in message and "\n" not in message.strip(), message  # what is wrong, in one line
     assert browser.find_elements(By.CSS_SELECTOR, f"#{IDS['timeline']} img") == []
     browser.save_screenshot(str(tmp_path / "app_error.png"))
     browser.find_element(By.CSS_SELECTOR, f"#{IDS['audio']} button[aria-label=Clear]").click()

@@ -7,10 +7,9 @@ import re
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
-from helpers import tone
-from singerid import SingerClassifier, predict_songs
+from helpers import RANKED_LABELS, ranked_model, tone
+from singerid import predict_songs
 from singerid.commands.predict import main as predict_main
 from singerid.prediction import Timeline
 from singerid.preprocessing import PreprocessConfig, SongPreprocessor
@@ -18,7 +17,7 @@ from singerid.preprocessing.silence import keep_intervals, loudest_window_span, 
 from singerid.reports import plot_timeline
 
 RATE = 24000  # tiny-mert's rate: no resampling, so the song's samples are the model's
-LABELS = {0: "ann", 1: "bob", 2: "cat", 3: "dan"}
+LABELS = RANKED_LABELS
 SILENCE = {"separator": "none", "remove_silence": True, "silence_db": -35.0, "min_silence_seconds": 0.5,
            "segment_seconds": 5.0, "sampling_rate": RATE}
 # 17 s with two silent gaps: 14 s audible, so chunks of cleaned audio at 0, 5 and 10 s (a 4 s tail)
@@ -29,12 +28,7 @@ TOLERANCE = 0.1  # seconds: where the silence detector puts an edge
 
 
 def _model(preprocessing=SILENCE):
-    torch.manual_seed(0)
-    model = SingerClassifier.from_backbone("tiny-mert", id2label=LABELS)
-    with torch.no_grad():
-        model.head[3].bias.copy_(torch.tensor([0.0, 3.0, 2.0, 1.0]))  # a clear ranking: bob, cat, dan, ann
-    model.config.preprocessing = preprocessing
-    return model.eval()
+    return ranked_model(preprocessing)
 
 
 @pytest.fixture(scope="module")
