@@ -181,6 +181,7 @@ def test_cards_carry_the_metrics(hub, pushed, tmp_path):
         assert results[("test", "Song top-1 accuracy")] == pytest.approx(metrics["test"]["song_top1"], abs=1e-4)
         assert results[("validation", "Song macro-F1")] == pytest.approx(metrics["validation"]["song_macro_f1"], abs=1e-4)
         assert "trust_remote_code=True" in result[repo]["text"] and "import singerid" in result[repo]["text"]
+        assert "--open-set" in result[repo]["text"] and "false-accept rate on validation songs" in result[repo]["text"]
         assert result[repo]["licence"] == "apache-2.0"  # tiny random backbone: no third-party weights
         files = result[repo]["files"]
         assert {"model.safetensors", "modeling_singer.py", "preprocessor_config.json", "metrics.json",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 
+from ..gallery import GALLERY_FILE, Gallery
 from ..metrics import HEADLINE, METRICS
 from ..preprocessing.config import PreprocessConfig
 from ..preprocessing.dataset import REPORT_FILE
@@ -132,9 +133,25 @@ def render_model_card(run_dir: str | Path, repo_id: str) -> ModelCard:
         preprocessing=preprocessing,
         preprocessing_text=_preprocessing_text(preprocessing),
         hyperparameters={key: value for key, value in summary.items()
-                         if key not in ("dataset", "backbone", "strategy") and value not in (None, -1)},
+                         if key not in ("dataset", "backbone", "strategy") and value not in (None, -1, [])},
+        gallery_text=_gallery_text(run_dir),
         licence_text=_licence_text(backbone, is_mert, is_random),
     )
+
+
+def _gallery_text(run_dir: Path) -> str | None:
+    """What the gallery of singers shipped with the model offers, or None without one."""
+    if not (run_dir / GALLERY_FILE).is_file():
+        return None
+    gallery = Gallery.load(run_dir)
+    text = (f"The gallery of singers beside the model (`{GALLERY_FILE}`: {len(gallery.singers)} singers, "
+            f"{len(gallery)} songs) lets singerid answer \"unknown\" for other singers "
+            f"(`singerid predict --open-set`) and add singers without retraining (`singerid enroll`)")
+    if gallery.calibration:
+        calibration = gallery.calibration
+        text += (f"; its threshold, a cosine similarity of {calibration.threshold:.3f}, was set for a "
+                 f"{calibration.false_accept_rate:.0%} false-accept rate on {calibration.method}")
+    return text + "."
 
 
 def _read_json(path: Path) -> dict:
