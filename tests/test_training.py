@@ -74,10 +74,21 @@ def test_feature_cache_is_reused_and_keyed_by_the_backbone(dataset_dir, monkeypa
     assert calls and changed["features"] != first["features"]
 
 
+def test_a_saved_and_reloaded_backbone_keeps_its_feature_cache_key(dataset_dir, tmp_path):
+    from singerid.training import backbone_digest
+
+    model, _, _ = _model_and_data(dataset_dir)
+    model.save_pretrained(tmp_path / "model")
+    assert backbone_digest(SingerClassifier.from_pretrained(tmp_path / "model")) == backbone_digest(model)
+    half = SingerClassifier.from_pretrained(tmp_path / "model", dtype=torch.bfloat16)
+    assert backbone_digest(half) != backbone_digest(model)  # other weights' bytes: other features
+
+
 def test_training_writes_the_model_metrics_and_plots(weighted_sum_run, dataset_dir):
     files = {path.name for path in weighted_sum_run.iterdir()}
     assert {"model.safetensors", "config.json", "preprocessor_config.json", "modeling_singer.py", "metrics.json",
-            "confusion_matrix.png", "confusion_matrix.csv", "layer_weights.png", "per_artist_accuracy.csv"} <= files
+            "confusion_matrix.png", "confusion_matrix.csv", "layer_weights.png", "per_artist_accuracy.csv",
+            "training_curves.png", "gallery.safetensors"} <= files
     metrics = json.loads((weighted_sum_run / "metrics.json").read_text())
     assert set(metrics) == {"validation", "test"}
     for split in metrics.values():

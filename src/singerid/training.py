@@ -130,8 +130,15 @@ def loader_workers() -> int:
 
 
 def backbone_digest(model: SingerClassifier) -> str:
-    """A content hash of the backbone's weights and config: the cache key of its features."""
-    return weights_digest(model.backbone, model.config.encoder_config.to_json_string())
+    """A content hash of the backbone's weights and config: the cache key of its features.
+    How the config was last stored (its dtype entry, origin, version) is no part of what the
+    backbone computes, so a saved and reloaded model keeps its key."""
+    import json
+
+    config = model.config.encoder_config.to_dict()
+    for key in ("dtype", "torch_dtype", "_name_or_path", "transformers_version"):
+        config.pop(key, None)
+    return weights_digest(model.backbone, json.dumps(config, sort_keys=True))
 
 
 # The cache is cut in this many shards, whatever the number of processes, so that a
