@@ -76,7 +76,7 @@ class SingerIdentifier:
     def singers(self) -> list[str]:
         if self.gallery is not None:
             return self.gallery.singers
-        return [self.model.config.id2label[index] for index in range(self.model.config.num_labels)]
+        return self.model.config.class_names
 
     def _gallery(self, wanted: bool | None) -> Gallery | None:
         """The model's gallery when it can answer `unknown` (calibrated); None for the closed set."""

@@ -112,7 +112,7 @@ def training_gallery(model, train, validation, collator, batch_size: int, autoca
     training songs, each left out of its own centroid (the gallery says which). `train` and
     `validation` are what `collator` takes (audio, or cached features); `audio`: the
     training split's audio, which names each song by content, when `train` has none."""
-    names = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    names = model.config.class_names
     hashes, singers, embeddings = split_songs(model, train, collator, batch_size, autocast, names, audio)
     gallery = Gallery.from_training(hashes, singers, embeddings)
     if validation is not None and validation.num_rows:
@@ -172,7 +172,7 @@ def evaluate_open_set(model_name_or_path: str, dataset_name_or_path: str, split:
     if split not in dataset:
         raise ValueError(f"{dataset_name_or_path} has no split {split!r} (it has {', '.join(dataset)})")
     names = dataset[split].features["label"].names
-    trained = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    trained = model.config.class_names
     if not set(trained) <= set(names):
         raise ValueError(f"the dataset lacks the model's artists {sorted(set(trained) - set(names))}: open-set "
                          f"evaluation needs a dataset holding every artist the model knows, and more")

@@ -157,7 +157,7 @@ def evaluate_dataset(model_name_or_path: str, dataset_name_or_path: str, split: 
     dataset, _ = load_corpus(dataset_name_or_path)
     if split not in dataset:
         raise ValueError(f"{dataset_name_or_path} has no split {split!r} (it has {', '.join(dataset)})")
-    names = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    names = model.config.class_names
     if dataset[split].features["label"].names != names:
         raise ValueError(f"the dataset's labels {dataset[split].features['label'].names} differ from the model's {names}")
     rate = model.config.sampling_rate

@@ -170,7 +170,7 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     model.to(device)
     config = prediction_config(model, separator=separator, remove_silence=remove_silence)
     preprocessor = SongPreprocessor(config, cache_dir=cache_dir, device=device, demucs_repo=demucs_repo)
-    names = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    names = model.config.class_names
 
     ids = ids or song_ids([Path(path) for path in paths])
     predictions = [SongPrediction(id=song_id, path=str(path)) for song_id, path in zip(ids, paths)]

@@ -69,6 +69,11 @@ class SingerClassifierConfig(PreTrainedConfig):
             self.preprocessing = {}
 
     @property
+    def class_names(self) -> list[str]:
+        """The artists' names in class order (the columns of the logits)."""
+        return [self.id2label[index] for index in range(self.num_labels)]
+
+    @property
     def num_hidden_states(self) -> int:
         """Hidden states the backbone returns: the CNN/projection output plus one per layer."""
         return self.encoder_config.num_hidden_layers + 1
