@@ -46,8 +46,7 @@ def _model_and_data(dataset_dir, split="validation"):
     dataset = load_from_disk(str(dataset_dir))
     model = build_model(ModelArguments(backbone="tiny-mert"), dataset["train"].features["label"].names,
                         PreprocessConfig.load(dataset_dir)).eval()
-    rate = model.config.sampling_rate
-    return model, encoded_audio(dataset[split]), AudioCollator(rate, round(model.config.chunk_seconds * rate))
+    return model, encoded_audio(dataset[split]), AudioCollator.for_model(model.config)
 
 
 def test_cached_features_give_the_full_models_logits(dataset_dir):

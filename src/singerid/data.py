@@ -38,6 +38,14 @@ def load_corpus(name_or_path: str) -> tuple[DatasetDict, PreprocessConfig | None
     return dataset, preprocessing
 
 
+def load_split(name_or_path: str, split: str):
+    """One split of a corpus (see `load_corpus`), or an error naming the splits it has."""
+    dataset, _ = load_corpus(name_or_path)
+    if split not in dataset:
+        raise ValueError(f"{name_or_path} has no split {split!r} (it has {', '.join(dataset)})")
+    return dataset[split]
+
+
 def without_artists(dataset: DatasetDict, artists: list[str]) -> DatasetDict:
     """The dataset without these artists' segments, the others' labels renumbered in order."""
     from datasets import ClassLabel
@@ -94,6 +102,11 @@ class AudioCollator:
     sampling_rate: int
     chunk_samples: int
     random_crop: bool = False
+
+    @classmethod
+    def for_model(cls, config, random_crop: bool = False) -> "AudioCollator":
+        """The collator for a model (its `SingerClassifierConfig`): its rate, its chunk."""
+        return cls(config.sampling_rate, round(config.chunk_seconds * config.sampling_rate), random_crop)
 
     def __call__(self, examples: list[dict]) -> dict:
         waves, lengths = [], []

@@ -158,7 +158,7 @@ def evaluate_open_set(model_name_or_path: str, dataset_name_or_path: str, split:
     EER), the identification rate at the stored threshold (known songs named right plus
     unknown songs rejected), and n-shot enrollment accuracy of the unknown singers. Written
     to metrics.json (the split's `open_set`) and `open_set.png` in `output_dir`; returns them."""
-    from .data import AudioCollator, encoded_audio, load_corpus
+    from .data import AudioCollator, encoded_audio, load_split
     from .evaluation import trained_autocast
     from .metrics.open_set import UNKNOWN, known_unknown_detection, n_shot_accuracy, open_set_identification_rate
     from .reports import write_open_set_report
@@ -168,17 +168,14 @@ def evaluate_open_set(model_name_or_path: str, dataset_name_or_path: str, split:
     if gallery is None or gallery.calibration is None:
         raise ValueError(f"{model_name_or_path}: no calibrated gallery of singers; train it with this singerid "
                          f"version, or enroll singers")
-    dataset, _ = load_corpus(dataset_name_or_path)
-    if split not in dataset:
-        raise ValueError(f"{dataset_name_or_path} has no split {split!r} (it has {', '.join(dataset)})")
-    names = dataset[split].features["label"].names
+    data = load_split(dataset_name_or_path, split)
+    names = data.features["label"].names
     trained = model.config.class_names
     if not set(trained) <= set(names):
         raise ValueError(f"the dataset lacks the model's artists {sorted(set(trained) - set(names))}: open-set "
                          f"evaluation needs a dataset holding every artist the model knows, and more")
-    rate = model.config.sampling_rate
-    collator = AudioCollator(rate, round(model.config.chunk_seconds * rate))
-    _, singers, embeddings = split_songs(model, encoded_audio(dataset[split]), collator, batch_size,
+    collator = AudioCollator.for_model(model.config)
+    _, singers, embeddings = split_songs(model, encoded_audio(data), collator, batch_size,
                                          autocast or trained_autocast(model_name_or_path), names, [])
     singers = np.asarray(singers)
     scores = gallery.scores(embeddings)

@@ -149,21 +149,18 @@ def evaluate_dataset(model_name_or_path: str, dataset_name_or_path: str, split: 
     files as training writes); returns `{split: metrics}`. `autocast` (None: the one the
     model was trained and finally evaluated with, from its training summary) and `dtype`
     (None: as saved) set the precision, so the numbers equal training's own."""
-    from .data import AudioCollator, encoded_audio, load_corpus
+    from .data import AudioCollator, encoded_audio, load_split
     from .prediction import load_model
     from .reports import write_reports
 
     model = load_model(model_name_or_path, dtype).eval()
-    dataset, _ = load_corpus(dataset_name_or_path)
-    if split not in dataset:
-        raise ValueError(f"{dataset_name_or_path} has no split {split!r} (it has {', '.join(dataset)})")
+    data = load_split(dataset_name_or_path, split)
     names = model.config.class_names
-    if dataset[split].features["label"].names != names:
-        raise ValueError(f"the dataset's labels {dataset[split].features['label'].names} differ from the model's {names}")
-    rate = model.config.sampling_rate
-    collator = AudioCollator(rate, round(model.config.chunk_seconds * rate))
+    if data.features["label"].names != names:
+        raise ValueError(f"the dataset's labels {data.features['label'].names} differ from the model's {names}")
+    collator = AudioCollator.for_model(model.config)
     autocast = autocast or trained_autocast(model_name_or_path)
-    metrics, songs = evaluate_split(model, encoded_audio(dataset[split]), collator, batch_size, autocast)
+    metrics, songs = evaluate_split(model, encoded_audio(data), collator, batch_size, autocast)
     write_reports(output_dir, {split: metrics}, {split: songs}, names)
     return {split: metrics}
 

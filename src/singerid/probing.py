@@ -263,8 +263,7 @@ def probe_hidden_states(dataset: str, output: str | Path, backbone: str | None =
                          f"model's chunk ({config.chunk_seconds:g} s), and a probe needs one chunk per segment; "
                          f"give a dataset preprocessed with --segment_seconds {config.chunk_seconds:g}")
     classifier.to("cuda" if torch.cuda.is_available() else "cpu")
-    rate = config.sampling_rate
-    collator = AudioCollator(rate, round(config.chunk_seconds * rate))
+    collator = AudioCollator.for_model(config)
     audio = encoded_audio(data)
     features = {}
     for name in ["train", *splits]:

@@ -231,17 +231,15 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
         dataset = without_artists(dataset, data_args.leave_out_artists)
     names = dataset["train"].features["label"].names
     model = build_model(model_args, names, preprocessing)
-    rate = model.config.sampling_rate
     dataset = encoded_audio(dataset)
-    chunk = round(model.config.chunk_seconds * rate)
-    eval_collator = AudioCollator(rate, chunk)
+    eval_collator = AudioCollator.for_model(model.config)
     has_validation = "validation" in dataset and dataset["validation"].num_rows > 0
     if not has_validation:
         logger.warning("no validation split: training without model selection")
         args.eval_strategy, args.load_best_model_at_end = "no", False
 
     train_data, eval_data = dataset["train"], dataset["validation"] if has_validation else None
-    train_collator = AudioCollator(rate, chunk, random_crop=True)
+    train_collator = AudioCollator.for_model(model.config, random_crop=True)
     if model.config.strategy == "weighted_sum" and data_args.feature_cache:
         model.to(args.device)
         autocast = autocast_for(training_precision(args))
@@ -270,7 +268,7 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
     metrics, songs = {}, {}
     for split in ("validation", "test"):
         if split in dataset and dataset[split].num_rows:
-            metrics[split], songs[split] = evaluate_split(model, dataset[split], AudioCollator(rate, chunk),
+            metrics[split], songs[split] = evaluate_split(model, dataset[split], AudioCollator.for_model(model.config),
                                                           args.per_device_eval_batch_size,
                                                           autocast_for(training_precision(args)))
     # The gallery of trained artists, for open-set prediction and enrollment: from the data
