@@ -76,14 +76,16 @@ def enroll_singers(model: str | Path, singers: dict[str, list[str | Path]], outp
         if singer in gallery.trained and not update:
             raise ValueError(f"{singer!r} is an artist the model was trained on: pass --update to add songs "
                              f"to it, or enroll them under another name")
-    added, failed = {}, []
-    for singer, paths in singers.items():
-        predictions = predict_songs([Path(path) for path in paths], loaded, embeddings=True, **options)
-        done = [p for p in predictions if p.error is None]
-        failed += [p for p in predictions if p.error is not None]
+    # One pass over every song (the separator loads once), then each singer's share.
+    owners = [singer for singer, paths in singers.items() for _ in paths]
+    predictions = predict_songs([Path(path) for paths in singers.values() for path in paths], loaded,
+                                embeddings=True, **options)
+    failed = [p for p in predictions if p.error is not None]
+    added = {}
+    for singer in singers:
+        done = [p for p, owner in zip(predictions, owners) if owner == singer and p.error is None]
         added[singer] = gallery.enroll(singer, [file_digest(p.path) for p in done],
-                                       np.stack([p.embedding for p in done]) if done else np.zeros((0, 1)),
-                                       update=update) if done else 0
+                                       np.stack([p.embedding for p in done]), update=update) if done else 0
     if gallery.calibration is None:
         gallery.calibration = _calibrated_on_own_songs(gallery, false_accept_rate)
     folder = Path(output) if output else Path(str(model))
