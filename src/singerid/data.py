@@ -106,7 +106,7 @@ class AudioCollator:
     @classmethod
     def for_model(cls, config, random_crop: bool = False) -> "AudioCollator":
         """The collator for a model (its `SingerClassifierConfig`): its rate, its chunk."""
-        return cls(config.sampling_rate, round(config.chunk_seconds * config.sampling_rate), random_crop)
+        return cls(config.sampling_rate, config.chunk_samples, random_crop)
 
     def __call__(self, examples: list[dict]) -> dict:
         waves, lengths = [], []

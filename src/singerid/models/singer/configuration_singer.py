@@ -69,6 +69,11 @@ class SingerClassifierConfig(PreTrainedConfig):
             self.preprocessing = {}
 
     @property
+    def chunk_samples(self) -> int:
+        """A chunk's length in samples at the model's rate."""
+        return round(self.chunk_seconds * self.sampling_rate)
+
+    @property
     def class_names(self) -> list[str]:
         """The artists' names in class order (the columns of the logits)."""
         return [self.id2label[index] for index in range(self.num_labels)]

@@ -244,8 +244,7 @@ class SingerClassifier(PreTrainedModel):
         if pooled_features is not None:
             logits, embeddings = self._head_outputs(self.mix_layers(pooled_features.to(self.dtype)))
             if output_chunks:  # one chunk per input, whose valid length the features do not carry
-                length = round(self.config.chunk_seconds * self.config.sampling_rate)
-                chunks = logits, [(i, i + 1) for i in range(len(logits))], [(0, length)] * len(logits)
+                chunks = logits, [(i, i + 1) for i in range(len(logits))], [(0, self.config.chunk_samples)] * len(logits)
         else:
             logits, embeddings, chunks = self._song_outputs(input_values.to(self.dtype), attention_mask, input_lengths,
                                                             output_chunks)
@@ -263,7 +262,7 @@ class SingerClassifier(PreTrainedModel):
         width = input_values.shape[-1]
         if input_lengths is not None:
             input_lengths = _checked_lengths(input_lengths, input_values)
-        if width == round(self.config.chunk_seconds * self.config.sampling_rate):
+        if width == self.config.chunk_samples:
             # Every input is one chunk (training segments): no plan to make, so nothing
             # waits on the device. Padding is zeroed, as the plan's chunks are zero-padded.
             lengths = input_lengths
@@ -274,13 +273,11 @@ class SingerClassifier(PreTrainedModel):
             if not output_chunks:
                 return log_probs, embeddings, None
             if lengths is None:  # asked for: reading the mask's lengths back waits for the device
-                lengths = [width] * len(input_values) if attention_mask is None else attention_mask.sum(-1).tolist()
+                lengths = _host_lengths(input_values, attention_mask)
             rows = [(i, i + 1) for i in range(len(input_values))]
             return log_probs, embeddings, (log_probs, rows, [(0, int(n)) for n in lengths])
-        if input_lengths is None and attention_mask is None:
-            input_lengths = [width] * len(input_values)
-        elif input_lengths is None:  # the plan needs the lengths on the host: reading them waits for the device
-            input_lengths = attention_mask.sum(-1).tolist()
+        if input_lengths is None:  # the plan needs the lengths on the host: reading a mask waits for the device
+            input_lengths = _host_lengths(input_values, attention_mask)
         chunks, chunk_mask, rows, samples = self._cut_chunks(input_values, input_lengths)
         log_probs, embeddings = self._chunk_outputs(chunks, chunk_mask)
         # log of the mean probability over each input's chunks, computed stably in log space
@@ -303,7 +300,7 @@ class SingerClassifier(PreTrainedModel):
         """Chunks `[n, chunk]`, their sample masks, each input's rows `(first, end)` among them,
         and each chunk's valid samples `(start, end)` of its input."""
         rate = self.config.sampling_rate
-        length = round(self.config.chunk_seconds * rate)
+        length = self.config.chunk_samples
         hop, min_tail = round(self.config.chunk_hop_seconds * rate), round(self.config.min_chunk_seconds * rate)
         chunks, valid, rows, spans = [], [], [], []
         for wave, samples in zip(input_values, input_lengths):
@@ -342,6 +339,13 @@ def _checked_lengths(input_lengths: Sequence[int], input_values: torch.Tensor) -
     if wrong:
         raise ValueError(f"input_lengths must lie between 0 and the inputs' width {width}, got {wrong}")
     return lengths
+
+
+def _host_lengths(input_values: torch.Tensor, attention_mask: torch.Tensor | None) -> list[int]:
+    """Each input's valid samples as host ints: the mask's sums (read back from the device), or the width."""
+    if attention_mask is None:
+        return [input_values.shape[-1]] * len(input_values)
+    return attention_mask.sum(-1).tolist()
 
 
 def _lengths_mask(lengths: list[int], width: int, device: torch.device) -> torch.Tensor:
