@@ -22,7 +22,7 @@ from singerid import predict_songs
 from singerid.hub import DATASET_FILES
 from singerid.commands.predict import main as predict_main
 from singerid.commands.preprocess import main as preprocess_main
-from singerid.preprocessing.separation import SeparatorUnavailable
+from singerid.preprocessing.separation import SeparatorUnavailable, UntrustedSeparator
 from singerid.commands.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,9 +110,11 @@ def test_without_the_weights_prediction_says_both_remedies_in_one_line(made, tmp
 
 def test_predict_songs_raises_separator_unavailable_never_system_exit(made, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    for repo in (None, str(tmp_path / "no_such_folder")):
-        with pytest.raises(SeparatorUnavailable):
-            predict_songs([made["song"]], str(made["model"]), demucs_repo=repo, progress=False)
+    with pytest.raises(SeparatorUnavailable):
+        predict_songs([made["song"]], str(made["model"]), demucs_repo=str(tmp_path / "no_such_folder"), progress=False)
+    # without a local repo, a separator that is not demucs's own is not even looked for
+    with pytest.raises(UntrustedSeparator):
+        predict_songs([made["song"]], str(made["model"]), progress=False)
 
 
 # -- the same, through the Hub ----------------------------------------------------------

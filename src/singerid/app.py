@@ -99,8 +99,10 @@ class SingerIdentifier:
         return gallery
 
     def _check_separator(self) -> str | None:
-        """The separator's one-line problem (e.g. demucs weights not here), or None."""
-        config = prediction_config(self.model, separator=self.separator, remove_silence=self.remove_silence)
+        """The separator's one-line problem (e.g. demucs weights not here), or None. A
+        separator the model's files may not name (`UntrustedSeparator`) ends the command."""
+        config = prediction_config(self.model, separator=self.separator, remove_silence=self.remove_silence,
+                                   demucs_repo=self.demucs_repo)
         if not config.uses_separator:
             return None
         try:
@@ -152,7 +154,8 @@ class SingerIdentifier:
         return f"**The model cannot identify songs here yet.** {self.problem}" if self.problem else ""
 
     def about(self) -> str:
-        config = prediction_config(self.model, separator=self.separator, remove_silence=self.remove_silence)
+        config = prediction_config(self.model, separator=self.separator, remove_silence=self.remove_silence,
+                                   demucs_repo=self.demucs_repo)
         singers = self.singers
         shown = ", ".join(singers[:12]) + (f", … ({len(singers)} in all)" if len(singers) > 12 else "")
         mode = (f"Open set: the gallery's singers by cosine similarity; `{self.unknown_label}` when even the best "

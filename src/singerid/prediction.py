@@ -30,6 +30,7 @@ from .data import pad_batch
 from .errors import SingeridError, SongError, song_error, unavailable
 from .gallery import GALLERY_FILE, UNKNOWN_LABEL, Gallery
 from .preprocessing import PreprocessConfig, SongPreprocessor
+from .preprocessing.separation import check_recorded_separator
 from .preprocessing.silence import original_spans, removed_spans
 from .preprocessing.stages import PreparedSong
 from .preprocessing.workers import StageWorkers, default_workers
@@ -130,12 +131,18 @@ def model_gallery(model: str | Path) -> Gallery | None:
         return None
 
 
-def prediction_config(model, separator: str | None = None, remove_silence: bool | None = None) -> PreprocessConfig:
+def prediction_config(model, separator: str | None = None, remove_silence: bool | None = None,
+                      demucs_repo: str | Path | None = None) -> PreprocessConfig:
     """The model's training preprocessing at its sampling rate (see
     `PreprocessConfig.from_recorded`: an unrecorded stage is off); `separator` and
-    `remove_silence` override it (None: as recorded)."""
+    `remove_silence` override it (None: as recorded). A separator the model's config names
+    is data, not a pointer to code: it must be demucs's own (or in `demucs_repo`), else
+    `UntrustedSeparator`; one the user gives in `separator` is the user's choice."""
     recorded = PreprocessConfig.from_recorded(model.config.preprocessing or {},
                                               segment_seconds=model.config.chunk_seconds)
+    if separator is None:
+        source = f"{Path(model.config.name_or_path or 'the model', 'config.json')} (preprocessing.separator)"
+        check_recorded_separator(recorded.separator, source, demucs_repo)
     overrides = {"sampling_rate": model.config.sampling_rate, "separator": separator, "remove_silence": remove_silence}
     return replace(recorded, **{key: value for key, value in overrides.items() if value is not None})
 
@@ -168,7 +175,7 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     model = load_model(model, dtype).eval()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    config = prediction_config(model, separator=separator, remove_silence=remove_silence)
+    config = prediction_config(model, separator=separator, remove_silence=remove_silence, demucs_repo=demucs_repo)
     preprocessor = SongPreprocessor(config, cache_dir=cache_dir, device=device, demucs_repo=demucs_repo)
     names = model.config.class_names
 

@@ -26,6 +26,9 @@ DTYPES = Literal["float32", "bfloat16", "float16"]
 class SongOptions:
     """How songs go through the model's preprocessing and forward (predict, embed, enroll)."""
 
+    separator: str | None = field(default=None, metadata={
+        "help": "override the model's separator ('none' skips separation); a name the model's config gives must be "
+                "one of demucs's published models unless --demucs-repo holds it"})
     demucs_repo: str | None = field(default=None, metadata={
         "help": "local demucs weights (default: demucs's caches, or a download when online)"})
     batch_size: int = field(default=4, metadata={"help": "songs per forward pass"})
@@ -44,8 +47,6 @@ class PredictArguments:
     output: str = field(metadata={"help": "FILE.csv or FILE.json"})
     top_k: int = 3
     scores: bool = field(default=False, metadata={"help": "write each artist's probability too"})
-    separator: str | None = field(default=None, metadata={
-        "help": "override the model's separator ('none' skips separation)"})
     remove_silence: bool | None = field(default=None, metadata={
         "help": "override the model's silence removal (true / false)"})
     open_set: bool = field(default=False, metadata={
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     files = find_audio_files(args.input)
     if not files:
         raise FileNotFoundError(f"no audio files in {' '.join(args.input)}; give song files or folders holding them")
-    predictions = predict_songs(files, args.model, top_k=args.top_k, separator=args.separator,
+    predictions = predict_songs(files, args.model, top_k=args.top_k,
                                 remove_silence=args.remove_silence, open_set=args.open_set,
                                 unknown_label=args.unknown_label, timeline=args.timeline is not None,
                                 **asdict(options))

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..models.singer.segments import segment_spacing
 
 CONFIG_FILE = "preprocess_config.json"
+NO_SEPARATOR = "none"  # the separator name that skips separation
 logger = logging.getLogger(__name__)
 
 
@@ -72,7 +73,7 @@ class PreprocessConfig:
         recorded = cls.known_fields(recorded)
         values = {**cls.known_fields(fallbacks), **recorded}
         if any(name not in recorded for name in SEPARATOR_FIELDS):
-            values["separator"] = "none"
+            values["separator"] = NO_SEPARATOR
         missing = [name for name in SILENCE_FIELDS if name not in recorded]
         if missing:
             if recorded and recorded.get("remove_silence", True):
@@ -87,7 +88,7 @@ class PreprocessConfig:
 
     @property
     def uses_separator(self) -> bool:
-        return self.separator.lower() != "none"
+        return self.separator.lower() != NO_SEPARATOR
 
     def same_recipe(self, other: "PreprocessConfig") -> bool:
         """Whether `other` asks for what this config made; an unrecorded weights digest

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from pathlib import Path
 
 import numpy as np
 
 from ..digests import weights_digest
 from ..errors import SingeridError, one_line
+from .config import NO_SEPARATOR
 
 
 class SeparatorUnavailable(SingeridError):
@@ -17,6 +19,36 @@ class SeparatorUnavailable(SingeridError):
 
 
 REMEDIES = "Pass --demucs-repo DIR with local weights, or --separator none to skip separation."
+# A demucs model name, as a file may give it: demucs reads a name with a `/` or `hf://` as a
+# Hub repository whose metadata names a class to call, so a name from a file is checked.
+SEPARATOR_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+class UntrustedSeparator(SingeridError):
+    """A separator named by a file (a model's config) that singerid will not load on its word."""
+
+
+def published_separators() -> frozenset[str]:
+    """demucs's own published models: the bags in its `remote/` folder (htdemucs, mdx_extra, ...)."""
+    from demucs import pretrained
+
+    return frozenset(path.stem for path in Path(pretrained.REMOTE_ROOT).glob("*.yaml"))
+
+
+def check_recorded_separator(name: str, source: str, demucs_repo: str | Path | None = None) -> None:
+    """Refuse a separator name read from a file (`source` names it) unless it is a plain
+    demucs name and, without a local `demucs_repo`, one of demucs's published models or none:
+    a downloaded model must never make singerid fetch and run code. A `--separator` typed by
+    the user is not checked: it is the user's own choice."""
+    if name.lower() == NO_SEPARATOR:
+        return
+    if not SEPARATOR_NAME.fullmatch(name):
+        raise UntrustedSeparator(f"{source}: separator {name!r} is not a demucs model name (letters, digits and _ "
+                                 f"only; never a repository or a path). {REMEDIES}")
+    published = published_separators()
+    if demucs_repo is None and name not in published:
+        raise UntrustedSeparator(f"{source}: separator {name!r} is not one of demucs's published models "
+                                 f"({', '.join(sorted(published))}). {REMEDIES}")
 
 
 def save_to_local_repo(model, repo: str | Path, name: str) -> Path:
