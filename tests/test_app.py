@@ -16,12 +16,15 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from helpers import RANKED_LABELS, ranked_model, write_tone
 
@@ -34,6 +37,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+import singerid.app as app  # noqa: E402
 from singerid.app import IDS, SingerIdentifier, build_app, launch  # noqa: E402
 from singerid.gallery import Calibration, Gallery  # noqa: E402
 from singerid.prediction import predict_songs  # noqa: E402
@@ -175,6 +179,58 @@ def _requested_urls(browser) -> list[str]:
     return urls
 
 
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read().decode()
+
+
+def _post_upload(url: str, path: Path) -> list[str]:
+    """The files Gradio's upload route stored for `path`, posted as its client posts it."""
+    boundary = "singerid-test-boundary"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + path.read_bytes() \
+        + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "gradio_api/upload", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _toasts(browser) -> str:
+    return " ".join(toast.text for toast in browser.find_elements(By.CSS_SELECTOR, "[data-testid=toast-body]"))
+
+
+class PeakMemory:
+    """This process's resident memory (the page is served from it), read from /proc every
+    few milliseconds in a thread while the block runs: `idle` before it, `peak` during it."""
+
+    def __init__(self, every_s: float = 0.002):
+        self.every_s = every_s
+
+    @staticmethod
+    def resident() -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS in /proc/self/status")
+
+    def _sample(self):
+        while not self._stop.wait(self.every_s):
+            self.peak = max(self.peak, self.resident())
+
+    def __enter__(self) -> "PeakMemory":
+        self.idle = self.peak = self.resident()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.resident())
+
+
 def test_a_song_gets_its_singer_and_timeline_as_predict_gives_them(app_url, browser, songs, model_dir, outbound,
                                                                    tmp_path):
     expected = predict_songs([songs["song"]], str(model_dir), top_k=4, progress=False, workers=1)[0]
@@ -269,3 +325,96 @@ def test_the_command_and_script_answer_help_without_gradio():
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         assert "usage: singerid app" in result.stdout and "--model" in result.stdout and "--port" in result.stdout
+        assert "--max_upload_mb" in result.stdout and "--max_duration_minutes" in result.stdout
+
+
+def test_uploads_over_the_limits_are_refused_at_once_with_their_numbers(model_dir, browser, songs, tmp_path,
+                                                                         outbound):
+    big = write_tone(tmp_path / "big song.wav", seconds=40.0, rate=16000)
+    hours = tmp_path / "two hours.wav"  # 14 KB whose header says 7,200 samples at 1 Hz: two hours
+    sf.write(hours, np.random.default_rng(0).uniform(-0.1, 0.1, 7200).astype(np.float32), 1, subtype="PCM_16")
+    assert big.stat().st_size > 2**20 > hours.stat().st_size
+    page = build_app(SingerIdentifier(str(model_dir), top_k=4, device="cpu"))
+    url = launch(page, port=_free_port(), max_upload_mb=1)
+    try:
+        _open(browser, url)
+        _upload(browser, big)
+        WebDriverWait(browser, WAIT_S).until(lambda _: "big song.wav" in _toasts(browser), "no refusal was shown")
+        assert "1.0 Mb" in _toasts(browser) and _status(browser) == ""  # refused before the handler (Gradio's words)
+        with pytest.raises(urllib.error.HTTPError) as refused:  # and a client other than the page, by the server
+            _post_upload(url, big)
+        assert refused.value.code == 413
+        with PeakMemory() as memory:
+            _upload(browser, hours)
+            message = _wait_status(browser, "two hours.wav", "120.0 minutes",
+                                   f"limit of {app.DEFAULT_MAX_DURATION_MINUTES:g} minutes")
+        assert memory.peak - memory.idle < 200 * 2**20, \
+            f"{(memory.peak - memory.idle) / 2**20:.0f} MB more while refusing: {message}"
+        browser.find_element(By.CSS_SELECTOR, f"#{IDS['audio']} button[aria-label=Clear]").click()
+        WebDriverWait(browser, WAIT_S).until(lambda _: _status(browser) == "")
+        _upload(browser, songs["song"])  # the page answers the next song at once
+        _wait_status(browser, "demo song.wav", "bob")
+        # and still serves the song it answered, to its player and its download link
+        source = browser.find_element(By.CSS_SELECTOR, f"#{IDS['audio']} [data-testid=download-link]").get_attribute(
+            "href")
+        with urllib.request.urlopen(source, timeout=30) as response:
+            assert response.status == 200 and response.read(4) == b"RIFF"
+        browser.save_screenshot(str(tmp_path / "app_limits.png"))
+    finally:
+        page.close()
+    assert outbound == []
+
+
+def test_the_page_and_its_api_name_the_model_without_server_paths(app_url, model_dir, tmp_path_factory):
+    config, info = _get(app_url + "config"), _get(app_url + "gradio_api/info")
+    about = next(c for c in json.loads(config)["components"] if c["props"].get("elem_id") == IDS["about"])
+    assert f"Model `{model_dir.name}`" in about["props"]["value"]
+    for private in (str(model_dir), str(tmp_path_factory.getbasetemp()), str(ROOT)):
+        assert private not in config and private not in info
+
+
+def test_uploads_are_deleted_and_the_queue_is_bounded(model_dir, tmp_path):
+    identifier = SingerIdentifier(str(model_dir), device="cpu")
+    page = build_app(identifier)
+    every_s, age_s = page.delete_cache
+    # Swept every minute; kept long enough to be answered and then played whole.
+    assert every_s <= 60 and 60 * app.DEFAULT_MAX_DURATION_MINUTES < age_s <= 3600
+    assert page._queue.default_concurrency_limit > 1 and 0 < page._queue.max_size < 100
+    quick = build_app(identifier, delete_cache=(1, 1))
+    url = launch(quick, port=_free_port())
+    try:
+        [stored] = _post_upload(url, write_tone(tmp_path / "song.wav", seconds=1.0))
+        assert Path(stored).is_file()
+        WebDriverWait(None, 30, poll_frequency=0.2).until(lambda _: not Path(stored).exists(),
+                                                           "the upload was never deleted")
+    finally:
+        quick.close()
+
+
+def test_a_slow_song_does_not_hold_up_the_next(model_dir, songs, tmp_path, outbound):
+    from gradio_client import Client, handle_file
+
+    identifier = SingerIdentifier(str(model_dir), top_k=4, device="cpu")
+    released, answer = threading.Event(), identifier.answer
+
+    def held_while_slow(path):  # the slow song is answered only once the next one has been
+        if Path(path).name.startswith("slow"):
+            released.wait(WAIT_S)
+        return answer(path)
+
+    identifier.answer = held_while_slow
+    slow = shutil.copy(songs["song"], tmp_path / "slow song.wav")
+    page = build_app(identifier)
+    url = launch(page, port=_free_port())
+    try:
+        client = Client(url, verbose=False, download_files=False)
+        held = client.submit(handle_file(str(slow)), api_name="/answer")
+        WebDriverWait(None, WAIT_S, poll_frequency=0.1).until(lambda _: held.status().code.name == "PROCESSING")
+        _, _, text = client.submit(handle_file(str(songs["song"])), api_name="/answer").result(timeout=WAIT_S)
+        assert "demo song.wav" in text and "bob" in text
+        released.set()
+        assert "slow song.wav" in held.result(timeout=WAIT_S)[2]
+    finally:
+        released.set()
+        page.close()
+    assert outbound == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import random
@@ -251,6 +252,7 @@ def malicious_archive(path: Path, kind: str, outside: Path) -> str:
         good.size = 3
         tar.addfile(good, io.BytesIO(b"ok!"))
         members: list[tuple[tarfile.TarInfo, bytes | None]] = []
+        hostile = None
         if kind == "dotdot":
             members.append((tarfile.TarInfo("../evil"), b"evil"))
         elif kind == "absolute":
@@ -268,6 +270,28 @@ def malicious_archive(path: Path, kind: str, outside: Path) -> str:
             third = tarfile.TarInfo("p/up")
             third.type, third.linkname = tarfile.SYMTYPE, ".."
             members += [(first, None), (second, None), (third, None)]
+        elif kind == "link-chain-dotdot":
+            # x/y/d is the target itself, so d/../.. is above it; lexically each stays inside.
+            first = tarfile.TarInfo("x/y/d")
+            first.type, first.linkname = tarfile.SYMTYPE, "../.."
+            second = tarfile.TarInfo("x/y/e")
+            second.type, second.linkname = tarfile.SYMTYPE, "d/../.."
+            members += [(first, None), (second, None)]
+        elif kind == "link-chain-reordered":
+            # a/l is inside while c is a folder; the later link c -> . takes a/l out.
+            first = tarfile.TarInfo("a/l")
+            first.type, first.linkname = tarfile.SYMTYPE, "../c/../x"
+            second = tarfile.TarInfo("c")
+            second.type, second.linkname = tarfile.SYMTYPE, "."
+            members += [(first, None), (second, None)]
+            hostile = first.name
+        elif kind == "hardlink-to-symlink":
+            # The link itself is inside; a hard link to it copies its text one folder up.
+            link = tarfile.TarInfo("artist20/s")
+            link.type, link.linkname = tarfile.SYMTYPE, ".."
+            hard = tarfile.TarInfo("h")
+            hard.type, hard.linkname = tarfile.LNKTYPE, "artist20/s"
+            members += [(link, None), (hard, None)]
         elif kind == "hardlink-out":
             hard = tarfile.TarInfo("artist20/hard")
             hard.type, hard.linkname = tarfile.LNKTYPE, "../../etc/passwd"
@@ -280,12 +304,16 @@ def malicious_archive(path: Path, kind: str, outside: Path) -> str:
             if data is not None:
                 info.size = len(data)
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    return members[-1][0].name
+    return hostile or members[-1][0].name
 
 
+@pytest.mark.parametrize("data_filter", [True, False], ids=["data-filter", "no-data-filter"])
 @pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink-etc", "symlink-up", "link-chain",
+                                  "link-chain-dotdot", "link-chain-reordered", "hardlink-to-symlink",
                                   "hardlink-out", "fifo"])
-def test_malicious_archive_is_refused_and_nothing_escapes(tmp_path, kind):
+def test_malicious_archive_is_refused_and_nothing_escapes(tmp_path, monkeypatch, kind, data_filter):
+    if not data_filter:  # Python before 3.11.4: singerid's own checks are all there is
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
     outside = tmp_path / "outside"
     outside.mkdir()
     archive = outside / "bad.tgz"
@@ -298,6 +326,34 @@ def test_malicious_archive_is_refused_and_nothing_escapes(tmp_path, kind):
     # Validation happens before extraction: nothing at all was written, inside or out.
     assert list(target.iterdir()) == []
     assert sorted(p.name for p in outside.rglob("*")) == ["bad.tgz", "deep", "target"]
+
+
+@pytest.mark.parametrize("data_filter", [True, False], ids=["data-filter", "no-data-filter"])
+def test_a_link_already_in_the_target_is_checked_too(archive_bytes, tmp_path, monkeypatch, data_filter):
+    if not data_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    archive, elsewhere, target = tmp_path / ARCHIVE_NAME, tmp_path / "elsewhere", tmp_path / "target"
+    archive.write_bytes(archive_bytes)
+    elsewhere.mkdir()
+    target.mkdir()
+    (target / "artist20").symlink_to(elsewhere)
+    with pytest.raises(ArchiveError, match="unsafe archive member 'artist20': it lands outside"):
+        safe_extract(archive, target)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_reused_archive_that_no_longer_matches_its_sha256_file_is_refused(server, archive_bytes, tmp_path):
+    out = tmp_path / "data"
+    fetch_artist20(out, url=server.url, progress=False)
+    archive, recorded = out / ARCHIVE_NAME, out / f"{ARCHIVE_NAME}.sha256"
+    # Another valid archive with the same songs, as a half-finished copy or edit would leave.
+    archive.write_bytes(gzip.compress(gzip.decompress(archive_bytes), compresslevel=1))
+    with pytest.raises(ArchiveError) as caught:
+        fetch_artist20(out, url=server.url, progress=False)
+    message = str(caught.value)
+    assert str(recorded) in message and sha256_of(archive_bytes) in message
+    assert f"delete {archive}" in message
+    assert recorded.read_text() == f"{sha256_of(archive_bytes)}  {ARCHIVE_NAME}\n"  # kept as it was
 
 
 def test_safe_extract_returns_the_corpus_root(archive_bytes, tmp_path):

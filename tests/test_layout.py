@@ -19,7 +19,7 @@ LAYERS = [
     {"recipes", "app"},
     {"training", "evaluation", "prediction", "enrollment", "pipelines", "hub", "probing"},
     {"preprocessing", "data", "reports", "metrics", "gallery"},
-    {"models", "audio", "digests", "errors"},
+    {"models", "audio", "digests", "errors", "outputs", "names"},
 ]
 HEAVY = ("datasets", "demucs", "soundfile", "torchcodec", "evaluate", "matplotlib", "sklearn")
 

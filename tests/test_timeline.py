@@ -11,6 +11,7 @@ import soundfile as sf
 from helpers import RANKED_LABELS, ranked_model, tone
 from singerid import predict_songs
 from singerid.commands.predict import main as predict_main
+from singerid.outputs import RUN_RECORD
 from singerid.prediction import Timeline
 from singerid.preprocessing import PreprocessConfig, SongPreprocessor
 from singerid.preprocessing.silence import keep_intervals, loudest_window_span, original_spans, removed_spans
@@ -138,7 +139,7 @@ def test_predict_timeline_writes_a_csv_and_png_per_song_and_a_bad_song_fails_alo
     answers, timelines = tmp_path / "answers.csv", tmp_path / "timelines"
     assert predict_main(["--model", str(folder), "--input", str(gaps), str(broken), "--output", str(answers),
                          "--timeline", str(timelines), "--workers", "1"]) == 0
-    assert sorted(path.name for path in timelines.iterdir()) == ["gaps.csv", "gaps.png"]
+    assert sorted(path.name for path in timelines.iterdir()) == ["gaps.csv", "gaps.png", RUN_RECORD]
     assert (timelines / "gaps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     [answer] = list(csv.reader(answers.open()))
     header, *rows = list(csv.reader((timelines / "gaps.csv").open()))

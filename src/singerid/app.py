@@ -12,6 +12,13 @@ The timeline always shows the trained singers' probabilities, chunk by chunk.
 Whatever goes wrong with one song (a file that is not audio, demucs weights that are not
 here) is a message on the page; the page keeps serving. Nothing is fetched from outside:
 Gradio's analytics are off, and the theme uses the system's fonts, not web fonts.
+
+The page has limits, so that one visitor cannot take the server from the others: an upload
+over `max_upload_mb` is refused by Gradio before it is stored, a song over
+`max_duration_minutes` is refused from its header before it is decoded (or once decoding
+reaches the limit, where the header says nothing), two songs are answered at a time with a
+bounded queue behind them, and uploads are deleted after a while. The page names the model
+by its folder's name or Hub id, never by a path on the server.
 Needs the app extra: `pip install "singerid[app]"` (Gradio).
 """
 
@@ -24,6 +31,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 from pathlib import Path  # noqa: E402
 
+from .audio import TOO_LONG  # noqa: E402
 from .errors import SingeridError, one_line  # noqa: E402
 from .gallery import UNKNOWN_LABEL, Gallery  # noqa: E402
 from .prediction import SongPrediction, load_model, model_gallery, predict_songs, prediction_config  # noqa: E402
@@ -37,6 +45,18 @@ FONT = ("system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif")
 FONT_MONO = ("ui-monospace", "DejaVu Sans Mono", "Menlo", "Consolas", "monospace")
 # The page's elements, by id (the browser tests find them so).
 IDS = {"audio": "song", "label": "singers", "timeline": "timeline", "status": "status", "about": "about"}
+# The page's limits (`singerid app --max_upload_mb --max_duration_minutes`), sized for a song
+# answered on a CPU: a 10-minute song takes about a gigabyte and tens of seconds there.
+DEFAULT_MAX_UPLOAD_MB = 50
+DEFAULT_MAX_DURATION_MINUTES = 10
+# Gradio's `delete_cache` (every, age) in seconds: uploads are swept every minute and kept 15
+# minutes, time to answer a song of the longest length and then to play it whole.
+DELETE_CACHE = (60, 15 * 60)
+# Songs answered at once: a second one need not wait for a long one to finish (each uses all
+# the cores it gets, so more would only share them and add memory); behind them a queue of
+# at most QUEUE_SIZE, beyond which a visitor is told the page is busy rather than left waiting.
+CONCURRENT_SONGS = 2
+QUEUE_SIZE = 16
 
 
 def gradio():
@@ -55,10 +75,15 @@ class SingerIdentifier:
     def __init__(self, model: str | Path, top_k: int = TOP_K, device: str | None = None,
                  demucs_repo: str | None = None, separator: str | None = None, remove_silence: bool | None = None,
                  cache_dir: str | Path | None = None, open_set: bool | None = None,
-                 unknown_label: str = UNKNOWN_LABEL):
+                 unknown_label: str = UNKNOWN_LABEL, max_duration_minutes: float | None = DEFAULT_MAX_DURATION_MINUTES):
         import torch
 
         self.model_id = str(model)
+        self.name = model_name(model)
+        self.max_duration_minutes = max_duration_minutes
+        # This server's folders, longest first, which the page names by their own names only.
+        folders = {str(path) for path in (model, demucs_repo, cache_dir) if path is not None and Path(path).is_dir()}
+        self._folders = sorted(folders | {str(Path(folder).resolve()) for folder in folders}, key=len, reverse=True)
         self.model = load_model(model).eval()  # a model that cannot be loaded ends the command
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
@@ -117,7 +142,8 @@ class SingerIdentifier:
         return predict_songs([path], self.model, top_k=self.top_k, separator=self.separator,
                              demucs_repo=self.demucs_repo, remove_silence=self.remove_silence, device=self.device,
                              cache_dir=self.cache_dir, progress=False, workers=1, open_set=self.open_set,
-                             gallery=self.gallery, unknown_label=self.unknown_label, timeline=True)[0]
+                             gallery=self.gallery, unknown_label=self.unknown_label, timeline=True,
+                             max_duration_minutes=self.max_duration_minutes)[0]
 
     def answer(self, path: str | None):
         """The page's outputs for one song: ({singer: score}, timeline figure, message)."""
@@ -127,11 +153,13 @@ class SingerIdentifier:
         try:
             prediction = self.predict(path)
         except SeparatorUnavailable as error:
-            return None, None, f"**{name} was not identified.** {one_line(error)}"
+            return None, None, f"**{name} was not identified.** {self.public(one_line(error), path)}"
         except Exception as error:  # noqa: BLE001 (one song's failure, whatever it is, leaves the page serving)
-            return None, None, f"**{name} was not identified:** {type(error).__name__}: {one_line(error)}"
+            return None, None, f"**{name} was not identified:** {type(error).__name__}: " \
+                               f"{self.public(one_line(error), path)}"
         if prediction.error is not None:
-            return None, None, f"**{name} could not be read as a song:** {prediction.error}"
+            refused = "was not identified" if TOO_LONG in prediction.error else "could not be read as a song"
+            return None, None, f"**{name} {refused}:** {self.public(prediction.error, path)}"
         scores = dict(zip(prediction.labels, prediction.scores))
         figure = None
         if prediction.timeline is not None:
@@ -151,7 +179,14 @@ class SingerIdentifier:
         return scores, figure, text + "".join(f"  \nNote: {note}." for note in notes)
 
     def problem_text(self) -> str:
-        return f"**The model cannot identify songs here yet.** {self.problem}" if self.problem else ""
+        return f"**The model cannot identify songs here yet.** {self.public(self.problem)}" if self.problem else ""
+
+    def public(self, text: str, upload: str | Path | None = None) -> str:
+        """`text` with this server's folders (the model's, the separator weights', the cache's)
+        and the upload's path named by their own names only."""
+        for folder in ([str(upload)] if upload else []) + self._folders:
+            text = text.replace(folder, Path(folder).name)
+        return text
 
     def about(self) -> str:
         config = prediction_config(self.model, separator=self.separator, remove_silence=self.remove_silence,
@@ -164,17 +199,27 @@ class SingerIdentifier:
         stages = [f"separator {config.separator}" if config.uses_separator else "no vocal separation",
                   "silence removed" if config.remove_silence else "silence kept",
                   f"{self.model.config.chunk_seconds:g} s chunks at {self.model.config.sampling_rate} Hz"]
-        lines = [f"Model `{self.model_id}`: {len(singers)} singers ({shown}).", mode, *self.notes,
+        limit = (f" Songs up to {self.max_duration_minutes:g} minutes."
+                 if self.max_duration_minutes is not None else "")
+        lines = [f"Model `{self.name}`: {len(singers)} singers ({shown}).", mode, *self.notes,
                  f"Each song goes through the model's own preprocessing: {', '.join(stages)}. The timeline shows "
-                 "the trained singers' probabilities chunk by chunk over the song; grey: cut as silence."]
-        return "  \n".join(line for line in lines if line)
+                 f"the trained singers' probabilities chunk by chunk over the song; grey: cut as silence.{limit}"]
+        return self.public("  \n".join(line for line in lines if line))
 
 
-def build_app(identifier: SingerIdentifier, title: str = "singerid: who is singing?"):
-    """The page (a `gr.Blocks`) for `identifier`; serve it with `launch`."""
+def model_name(model: str | Path) -> str:
+    """How the page names a model: a local folder by its own name, a Hub id as it is."""
+    path = Path(str(model))
+    return path.resolve().name if path.is_dir() else str(model)
+
+
+def build_app(identifier: SingerIdentifier, title: str = "singerid: who is singing?",
+              delete_cache: tuple[int, int] = DELETE_CACHE):
+    """The page (a `gr.Blocks`) for `identifier`; serve it with `launch`. `delete_cache`:
+    every how many seconds uploads older than how many seconds are deleted."""
     gr = gradio()
     kind = "cosine similarity" if identifier.open_set else "probability"
-    with gr.Blocks(title=title, analytics_enabled=False) as page:
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=delete_cache) as page:
         gr.Markdown(f"# {title}")
         gr.Markdown(identifier.about(), elem_id=IDS["about"])
         with gr.Row():
@@ -195,6 +240,7 @@ def build_app(identifier: SingerIdentifier, title: str = "singerid: who is singi
 
         # change: an upload, a recording, or clearing the song (which clears the answer)
         song.change(answer, inputs=song, outputs=[singers, timeline, status], show_progress="full")
+    page.queue(default_concurrency_limit=CONCURRENT_SONGS, max_size=QUEUE_SIZE)
     return page
 
 
@@ -204,12 +250,14 @@ def theme():
     return gr.themes.Default(font=list(FONT), font_mono=list(FONT_MONO))
 
 
-def launch(page, host: str = "127.0.0.1", port: int | None = None) -> str:
+def launch(page, host: str = "127.0.0.1", port: int | None = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> str:
     """Start serving `page` in the background on http://host:port (port None: the first
     free one from 7860) and return its local URL; `page.block_thread()` waits, `page.close()`
     stops it. Nothing is shared or fetched: no share link, no analytics, no server-side
-    rendering, no MCP server."""
+    rendering, no MCP server. An upload over `max_upload_mb` is refused before it is stored
+    (the page says so with the limit; the server answers other clients 413)."""
     _, url, _ = page.launch(server_name=host, server_port=port, share=False, quiet=True, prevent_thread_lock=True,
+                            max_file_size=round(max_upload_mb * 2**20),
                             ssr_mode=False, mcp_server=False, pwa=False, enable_monitoring=False, theme=theme(),
                             footer_links=[], show_error=False)
     return url

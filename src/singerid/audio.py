@@ -18,6 +18,11 @@ AUDIO_EXTENSIONS = frozenset(
 
 
 NO_SAMPLES = "decodes to no audio samples"
+# In the message of a song refused for its length (the page words those apart).
+TOO_LONG = "over the length limit"
+# A header's length and the decoded one differ by a frame or so: a song is over a limit
+# when it is over by more than this, and decoding under a limit reads twice this past it.
+LIMIT_TOLERANCE_S = 0.5
 
 
 class AudioDecodeError(SongError):
@@ -28,11 +33,16 @@ def is_audio_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
 
 
-def decode(path: str | Path, sampling_rate: int | None = None, channels: int = 1) -> np.ndarray:
+def decode(path: str | Path, sampling_rate: int | None = None, channels: int = 1,
+           max_duration_minutes: float | None = None) -> np.ndarray:
     """Decode any file ffmpeg reads into float32 `[channels, samples]`.
 
     ffmpeg (through torchcodec) downmixes or upmixes to `channels` and resamples to
     `sampling_rate` (None keeps the file's own rate) while decoding.
+
+    `max_duration_minutes` refuses a longer song (`AudioDecodeError`, `TOO_LONG`): before
+    decoding when its header gives its length, else once decoding passes the limit, where
+    decoding stops, so a header that says nothing (or lies) costs no more than the limit.
     """
     from torchcodec.decoders import AudioDecoder
 
@@ -42,31 +52,49 @@ def decode(path: str | Path, sampling_rate: int | None = None, channels: int = 1
     if path.stat().st_size == 0:
         raise AudioDecodeError(path, "empty file (0 bytes)")
     try:
-        decoder = AudioDecoder(str(path), sample_rate=sampling_rate, num_channels=channels)
+        decoder = AudioDecoder(ffmpeg_path(path), sample_rate=sampling_rate, num_channels=channels)
     except Exception as error:  # torchcodec raises RuntimeError/ValueError with ffmpeg's words
         raise AudioDecodeError(path, f"not decodable: {_first_line(error)}") from None
+    header_s = decoder.metadata.duration_seconds  # from the header: nothing is decoded yet
+    limit_s = None if max_duration_minutes is None else max_duration_minutes * 60
+    if limit_s is not None and header_s is not None and header_s > limit_s + LIMIT_TOLERANCE_S:
+        raise AudioDecodeError(path, f"{_minutes(header_s, limit_s)} minutes long: {TOO_LONG} of "
+                                     f"{max_duration_minutes:g} minutes")
+    stop_s = None if limit_s is None else limit_s + 2 * LIMIT_TOLERANCE_S
     try:
-        wav = decoder.get_all_samples().data.numpy()
+        wav = decoder.get_samples_played_in_range(0.0, stop_s).data.numpy()
     except Exception as error:
         if "No audio frames were decoded" in str(error):  # a header and nothing after it
             raise AudioDecodeError(path, NO_SAMPLES) from None
         # A damaged stream (a truncated download): keep what ffmpeg can decode of it.
-        wav = _decode_tolerantly(path, sampling_rate or decoder.metadata.sample_rate, channels)
+        wav = _decode_tolerantly(path, sampling_rate or decoder.metadata.sample_rate, channels, stop_s)
         if wav.shape[-1] == 0:
             raise AudioDecodeError(path, f"not decodable: {_first_line(error)}") from None
     native = decoder.metadata.sample_rate
     if wav.shape[-1] == 0 and sampling_rate not in (None, native):
         # ffmpeg's resampler gives nothing back for a few samples: resample those here.
-        wav = resample(decode(path, None, channels), native, sampling_rate)
+        wav = resample(decode(path, None, channels, max_duration_minutes), native, sampling_rate)
     if wav.shape[-1] == 0:
         raise AudioDecodeError(path, NO_SAMPLES)
+    if limit_s is not None and wav.shape[-1] / (sampling_rate or native) > limit_s + LIMIT_TOLERANCE_S:
+        said = "gives no length" if header_s is None else f"says {header_s / 60:.1f} minutes"
+        raise AudioDecodeError(path, f"{TOO_LONG} of {max_duration_minutes:g} minutes (decoded up to the limit; "
+                                     f"its header {said})")
     return wav.astype(np.float32, copy=False)
 
 
-def _decode_tolerantly(path: Path, sampling_rate: int, channels: int) -> np.ndarray:
-    """ffmpeg's own command line, which skips bad packets instead of stopping."""
-    command = ["ffmpeg", "-nostdin", "-v", "quiet", "-err_detect", "ignore_err", "-i", str(path), "-vn",
-               "-ac", str(channels), "-ar", str(sampling_rate), "-f", "f32le", "pipe:1"]
+def ffmpeg_path(path: str | Path) -> str:
+    """`path` as ffmpeg must get it: absolute, so a file named like a protocol
+    (`pipe:0.wav`, `http:x.mp3`) is read as the file, never as stdin or a URL."""
+    return str(Path(path).absolute())
+
+
+def _decode_tolerantly(path: Path, sampling_rate: int, channels: int, stop_s: float | None = None) -> np.ndarray:
+    """ffmpeg's own command line, which skips bad packets instead of stopping (and stops
+    at `stop_s` seconds when given)."""
+    command = ["ffmpeg", "-nostdin", "-v", "quiet", "-err_detect", "ignore_err", "-i", ffmpeg_path(path), "-vn",
+               "-ac", str(channels), "-ar", str(sampling_rate), *(["-t", str(stop_s)] if stop_s else []),
+               "-f", "f32le", "pipe:1"]
     output = subprocess.run(command, capture_output=True).stdout
     usable = len(output) // (4 * channels) * (4 * channels)
     return np.frombuffer(output[:usable], dtype="<f4").reshape(-1, channels).T
@@ -121,6 +149,12 @@ def decode_bytes(data: bytes, sampling_rate: int) -> np.ndarray:
     from torchcodec.decoders import AudioDecoder
 
     return AudioDecoder(data, sample_rate=sampling_rate, num_channels=1).get_all_samples().data.numpy()[0]
+
+
+def _minutes(seconds: float, limit_s: float) -> str:
+    """`seconds` in minutes, to a tenth, or to a hundredth where a tenth reads as the limit."""
+    text = f"{seconds / 60:.1f}"
+    return text if float(text) * 60 > limit_s else f"{seconds / 60:.2f}"
 
 
 def _first_line(error: Exception) -> str:

@@ -19,7 +19,8 @@ import numpy as np
 from .digests import file_digest
 from .errors import is_a_path
 from .evaluation import per_song_mean, predict_segments
-from .gallery import DEFAULT_FALSE_ACCEPT_RATE, Calibration, Gallery
+from .gallery import DEFAULT_FALSE_ACCEPT_RATE, Calibration, Gallery, check_singer_name
+from .outputs import RUN_RECORD, OutputInUse, foreign_files
 from .prediction import SongPrediction, find_audio_files, load_model, model_gallery, predict_songs
 
 logger = logging.getLogger(__name__)
@@ -53,20 +54,41 @@ def singers_from_folder(root: str | Path) -> dict[str, list[Path]]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder; give a folder of <singer>/<songs> folders")
-    singers = {folder.name: find_audio_files([folder]) for folder in sorted(root.iterdir()) if folder.is_dir()}
-    singers = {name: songs for name, songs in singers.items() if songs}
+    singers: dict[str, list[Path]] = {}
+    for path in find_audio_files([root]):  # one walk: a link into another singer's folder adds nothing
+        parts = path.relative_to(root).parts
+        if len(parts) > 1:  # files beside the singers' folders are no one's
+            singers.setdefault(parts[0], []).append(path)
     if not singers:
         raise FileNotFoundError(f"{root}: no <singer>/<song> audio files in it")
+    for name in singers:  # folder names are singer names: the same rule as --singer
+        check_singer_name(name)
     return singers
+
+
+def enrollment_output(model: str | Path, output: str | Path | None) -> Path | None:
+    """Where enrolling into `model` writes: None for in place (no `output`, or `output` is the
+    model's own folder), else `output`, which must not hold another model: enrolling never
+    merges into one (only into an earlier enrollment's copy)."""
+    if output is None or (Path(str(model)).is_dir() and Path(output).resolve() == Path(str(model)).resolve()):
+        return None
+    output = Path(output)
+    if (output / "config.json").is_file() and foreign_files(output, "enroll"):
+        raise OutputInUse(f"{output}: holds another model; enroll never merges into one: choose a new folder for "
+                          f"the enrolled copy, or enroll into that model in place with --model {output}")
+    return output
 
 
 def enroll_singers(model: str | Path, singers: dict[str, list[str | Path]], output: str | Path | None = None,
                    update: bool = False, false_accept_rate: float = DEFAULT_FALSE_ACCEPT_RATE,
                    **options) -> Enrollment:
     """Add singers to the gallery beside `model` (a folder, changed in place, or with
-    `output` copied there first; a Hub id needs `output`) from a few songs each. Songs
-    already enrolled change nothing; a trained artist's name needs `update`. A model
-    without a gallery gets one, calibrated on its own songs when it can be."""
+    `output` copied there first; a Hub id needs `output`; see `enrollment_output`) from a
+    few songs each. Songs already enrolled change nothing; a trained artist's name needs
+    `update`. A model without a gallery gets one, calibrated on its own songs when it can be."""
+    for singer in singers:  # before the model loads or any song is read
+        check_singer_name(singer)
+    output = enrollment_output(model, output)
     local = Path(str(model)).is_dir()
     if not local and output is None and not is_a_path(str(model)):
         raise ValueError(f"{model}: a model from the Hub needs --output DIR for the enrolled copy")
@@ -91,7 +113,8 @@ def enroll_singers(model: str | Path, singers: dict[str, list[str | Path]], outp
     folder = Path(output) if output else Path(str(model))
     if output:
         if local:
-            shutil.copytree(str(model), folder, dirs_exist_ok=True)
+            # not the model's own run record: the copy is enroll's output
+            shutil.copytree(str(model), folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(f"{RUN_RECORD}*"))
         else:
             loaded.save_pretrained(folder)
     gallery.save(folder)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SingeridError, one_line
+from .names import hidden_characters
 from .metrics.open_set import (cosine_scores, equal_error_rate, normalize, singer_centroids, singer_sums,
                                threshold_for_false_accept_rate)
 
@@ -36,6 +37,25 @@ DEFAULT_FALSE_ACCEPT_RATE = 0.05
 UNKNOWN_LABEL = "unknown"
 VALIDATION_SONGS = "validation songs"
 LEFT_OUT = "each left out of its own centroid"  # follows the songs' description in leave-one-out
+
+
+def check_singer_name(name: str) -> str:
+    """`name` when it can name a singer, else `SingeridError`: `UNKNOWN_LABEL`, which
+    open-set prediction answers for a singer not in the gallery; a name with nothing
+    visible; one with hidden characters (controls, line breaks, bidi overrides: see
+    `names.hidden_characters`), which would show as another name or break rows. A name
+    that looks like a formula is fine: the CSVs singerid writes neutralise it."""
+    if name == UNKNOWN_LABEL:
+        raise SingeridError(f"singer name {name!r} is reserved: open-set prediction answers it for a singer not in "
+                            f"the gallery; enroll the songs under another name")
+    if not name.strip():
+        raise SingeridError(f"singer name {name!r} is empty: give the singer's name")
+    hidden = hidden_characters(name)
+    if hidden:
+        codes = ", ".join(f"U+{ord(ch):04X}" for ch in dict.fromkeys(hidden))
+        raise SingeridError(f"singer name {name!r} holds control or invisible characters ({codes}): give the name "
+                            f"in visible characters")
+    return name
 
 
 @dataclass(frozen=True)
@@ -114,7 +134,9 @@ class Gallery:
         """Add a singer's songs; returns how many were new. A hash already there for this
         singer is skipped, one there for another singer is an error. A trained singer's
         name is an error unless `update` (then its songs are added to it, and it stays
-        trained). The calibration stays as it was: recalibrate after large changes."""
+        trained). The calibration stays as it was: recalibrate after large changes. An
+        invalid name (`check_singer_name`) is an error."""
+        check_singer_name(singer)
         if singer in self._trained and not update:
             raise SingeridError(f"{singer!r} is a singer the model was trained on: pass update=True to add "
                                 f"these songs to it, or enroll them under another name")

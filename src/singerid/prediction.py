@@ -18,6 +18,7 @@ import functools
 import json
 import os
 import sys
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,7 +29,9 @@ from tqdm.auto import tqdm
 from .audio import is_audio_file
 from .data import pad_batch
 from .errors import SingeridError, SongError, song_error, unavailable
+from .preprocessing.folders import find_files
 from .gallery import GALLERY_FILE, UNKNOWN_LABEL, Gallery
+from .names import file_names, text_cell, write_errors_file
 from .preprocessing import PreprocessConfig, SongPreprocessor
 from .preprocessing.separation import check_recorded_separator
 from .preprocessing.silence import original_spans, removed_spans
@@ -79,12 +82,13 @@ class SongPrediction:
 
 
 def find_audio_files(inputs: list[str | Path]) -> list[Path]:
-    """Audio files among `inputs` (files, or folders searched recursively), sorted per folder.
-    An input that does not exist is an error: it is a user's mistake, not a bad song."""
+    """Audio files among `inputs` (files, or folders searched recursively, links followed,
+    each folder once: see `singerid.preprocessing.folders`), sorted per folder. An input
+    that does not exist is an error: it is a user's mistake, not a bad song."""
     files = []
     for item in map(Path, inputs):
         if item.is_dir():
-            files += sorted(path for path in item.rglob("*") if path.is_file() and is_audio_file(path))
+            files += [path for path in find_files([item]) if is_audio_file(path)]
         elif item.exists():
             files.append(item)
         else:
@@ -96,11 +100,29 @@ def song_ids(files: list[Path]) -> list[str]:
     """File stems, as graders expect; where stems repeat, the path below the files' common
     folder (without extension) tells those songs apart."""
     stems = [path.stem for path in files]
-    if len(set(stems)) == len(stems):
+    counts = Counter(stems)
+    if len(counts) == len(stems):
         return stems
-    root = Path(os.path.commonpath([path.resolve().parent for path in files]))
-    return [stem if stems.count(stem) == 1 else path.resolve().relative_to(root).with_suffix("").as_posix()
-            for stem, path in zip(stems, files)]
+    # Strings, not Paths, and each folder resolved once: linear, and fast for 20,000 files.
+    folders: dict[str, str] = {}
+
+    def resolved(path: str) -> str:
+        if os.path.islink(path):
+            return os.path.realpath(path)
+        folder, name = os.path.split(path)
+        if folder not in folders:
+            folders[folder] = os.path.realpath(folder or os.curdir)
+        return os.path.join(folders[folder], name)
+
+    def below_root(path: str) -> str:
+        relative = os.path.relpath(path, root).replace(os.sep, "/")
+        name = os.path.basename(path)
+        dot = name.rfind(".")  # as PurePath.suffix: not a leading dot, not a trailing one
+        return relative[: len(relative) - len(name) + dot] if 0 < dot < len(name) - 1 else relative
+
+    paths = [resolved(os.fspath(path)) for path in files]
+    root = os.path.commonpath({os.path.dirname(path) for path in paths})
+    return [stem if counts[stem] == 1 else below_root(path) for stem, path in zip(stems, paths)]
 
 
 def load_model(model, dtype: str | torch.dtype | None = None):
@@ -153,7 +175,7 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
                   cache_dir: str | Path | None = None, progress: bool = True,
                   workers: int | None = None, open_set: bool = False, gallery: Gallery | None = None,
                   unknown_label: str = UNKNOWN_LABEL, embeddings: bool = False,
-                  timeline: bool = False) -> list[SongPrediction]:
+                  timeline: bool = False, max_duration_minutes: float | None = None) -> list[SongPrediction]:
     """Top-k singers of each song, in input order.
 
     Closed set (default): the model's classes by probability. `open_set`: every singer of
@@ -169,6 +191,7 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     classified `batch_size` at a time (padded, with attention masks) on `device` (CUDA
     when available), with the model in `dtype` when given (e.g. "bfloat16"), while
     `workers` processes (default: one per core, less one) decode and clean the next songs.
+    A song longer than `max_duration_minutes` (None: no limit) is that song's error.
     """
     if open_set:
         gallery = _open_set_gallery(model, gallery, unknown_label)
@@ -176,7 +199,8 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     config = prediction_config(model, separator=separator, remove_silence=remove_silence, demucs_repo=demucs_repo)
-    preprocessor = SongPreprocessor(config, cache_dir=cache_dir, device=device, demucs_repo=demucs_repo)
+    preprocessor = SongPreprocessor(config, cache_dir=cache_dir, device=device, demucs_repo=demucs_repo,
+                                    max_duration_minutes=max_duration_minutes)
     names = model.config.class_names
 
     ids = ids or song_ids([Path(path) for path in paths])
@@ -296,26 +320,32 @@ def format_spans(spans: list[tuple[float, float]]) -> str:
     return ";".join(f"{start:.2f}-{end:.2f}" for start, end in spans)
 
 
-def write_timeline(directory: str | Path, prediction: SongPrediction, singers: int = TIMELINE_SINGERS
-                   ) -> tuple[Path, Path]:
-    """`DIR/<song id>.csv` and `DIR/<song id>.png` of a prediction's timeline.
+def write_timeline(directory: str | Path, prediction: SongPrediction, singers: int = TIMELINE_SINGERS,
+                   name: str | None = None, raw_cells: bool = False) -> tuple[Path, Path]:
+    """`DIR/<name>.csv` and `DIR/<name>.png` of a prediction's timeline; `name` (default:
+    from the song's ID) is one of `names.file_names` of all the songs written there, so
+    none leaves `DIR` or overwrites another's.
 
     The CSV has a header and one row per chunk: `chunk` (its index), `start_s` and `end_s`
     (where its first span starts and its last ends), `spans` (the original song's seconds it
     holds, `start-end` joined by `;`: several where silence was cut inside it), then one
     column per singer, the song's `singers` most probable (closed set) best first, holding
-    that singer's probability in the chunk. The PNG plots those columns over the song's time
+    that singer's probability in the chunk (singer names neutralised, see `names.text_cell`,
+    unless `raw_cells`). The PNG plots those columns over the song's time
     (`reports.plot_timeline`). Resolution: the chunk hop (5 s by default)."""
     timeline = prediction.timeline
     if timeline is None:
         raise ValueError(f"{prediction.path}: no timeline (predict with timeline=True)")
-    base = Path(directory) / prediction.id  # ids may hold folders, where stems repeat
+    base = Path(directory) / (file_names([prediction.id])[0] if name is None else name)
+    if not base.resolve().is_relative_to(Path(directory).resolve()):  # e.g. through a link in DIR
+        raise ValueError(f"{base}: outside the timeline folder {directory}")
     base.parent.mkdir(parents=True, exist_ok=True)
     csv_path, png_path = base.with_name(base.name + ".csv"), base.with_name(base.name + ".png")
     top = timeline.top(singers)
     with open(csv_path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["chunk", "start_s", "end_s", "spans", *(timeline.labels[i] for i in top)])
+        names = [text_cell(timeline.labels[i], raw_cells) for i in top]
+        writer.writerow(["chunk", "start_s", "end_s", "spans", *names])
         for index, (spans, row) in enumerate(zip(timeline.spans, timeline.probabilities)):
             start, end = (f"{spans[0][0]:.2f}", f"{spans[-1][1]:.2f}") if spans else ("", "")
             writer.writerow([index, start, end, format_spans(spans), *(f"{row[i]:.6f}" for i in top)])
@@ -334,33 +364,35 @@ def check_answers_path(output: str | Path) -> str:
     return suffix
 
 
-def write_predictions(output: str | Path, predictions: list[SongPrediction], scores: bool = False) -> Path | None:
+def write_predictions(output: str | Path, predictions: list[SongPrediction], scores: bool = False,
+                      raw_cells: bool = False) -> Path | None:
     """The answers of predicted songs to `output` (.csv: `ID,No.1,No.2,No.3` rows without a
     header, the 2023 homework's format; .json: `{"ID": ["No.1", ...]}`, the 2025 format;
-    `scores` adds each artist's probability), and the failed songs, with their reasons, to
-    `<output>.errors.tsv`, whose path is returned when there were any."""
+    `scores` adds each artist's probability; CSV cells of IDs and names are neutralised, see
+    `names.text_cell`, unless `raw_cells`), and the failed songs, with their reasons, to
+    `<output>.errors.tsv` (`names.write_errors_file`: removed when none failed), whose path
+    is returned when there were any."""
     output = Path(output)
     answers_format = check_answers_path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     done = [p for p in predictions if p.error is None]
-    (_write_json if answers_format == ".json" else _write_csv)(output, done, scores)
-    failed = [p for p in predictions if p.error is not None]
-    if not failed:
-        return None
-    errors = output.with_name(output.stem + ".errors.tsv")
-    errors.write_text("".join(f"{p.path}\t{p.error}\n" for p in failed), encoding="utf-8")
-    return errors
+    (_write_json if answers_format == ".json" else _write_csv)(output, done, scores, raw_cells)
+    return write_errors_file(output.with_name(output.stem + ".errors.tsv"),
+                             [(p.path, p.error) for p in predictions if p.error is not None])
 
 
-def _write_csv(path: Path, predictions: list[SongPrediction], scores: bool) -> None:
+def _write_csv(path: Path, predictions: list[SongPrediction], scores: bool, raw_cells: bool) -> None:
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         for p in predictions:
-            cells = [item for pair in zip(p.labels, (f"{s:.6f}" for s in p.scores)) for item in pair] if scores else p.labels
-            writer.writerow([p.id, *cells])
+            labels = [text_cell(label, raw_cells) for label in p.labels]
+            numbers = [f"{s:.6f}" for s in p.scores]  # singerid's own numbers: never neutralised
+            cells = [cell for pair in zip(labels, numbers) for cell in pair] if scores else labels
+            writer.writerow([text_cell(p.id, raw_cells), *cells])
 
 
-def _write_json(path: Path, predictions: list[SongPrediction], scores: bool) -> None:
+def _write_json(path: Path, predictions: list[SongPrediction], scores: bool, raw_cells: bool) -> None:
+    # JSON strings are never formulas: written as they are, whatever raw_cells says
     body = {p.id: [[label, round(score, 6)] for label, score in zip(p.labels, p.scores)] if scores else p.labels
             for p in predictions}
     path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

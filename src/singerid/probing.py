@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .evaluation import songs_from_segments
+from .names import text_cell
 
 logger = logging.getLogger(__name__)
 
@@ -293,7 +294,7 @@ def write_probe_table(report: ProbeReport) -> Path:
     """probe.csv: one row per hidden state (0 = the CNN / projection output)."""
     with open(report.csv, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(probe_columns(report))
+        writer.writerow([text_cell(column) for column in probe_columns(report)])  # split names are data
         for probe in report.probes:
             row = [probe.layer, f"{probe.C:g}",
                    *(f"{probe.scores[split][metric]:.4f}" for split in report.splits for metric in PROBE_METRICS)]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .metrics import COUNTS, METRICS
+from .names import text_cell
 
 METRICS_FILE = "metrics.json"
 TRAINING_SUMMARY = "training_summary.json"
@@ -70,9 +71,10 @@ def write_confusion_matrix(songs, names: list[str], output_dir: str | Path, titl
     csv_path = output_dir / "confusion_matrix.csv"
     with open(csv_path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["true \\ predicted", *names])
-        for name, row in zip(names, np.nan_to_num(matrix)):
-            writer.writerow([name, *(f"{value:.4f}" for value in row)])
+        cells = [text_cell(name) for name in names]  # artist names are data, never formulas
+        writer.writerow(["true \\ predicted", *cells])
+        for cell, row in zip(cells, np.nan_to_num(matrix)):
+            writer.writerow([cell, *(f"{value:.4f}" for value in row)])
     size = max(6.0, 0.45 * len(names) + 2)
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(size, size))
@@ -96,7 +98,7 @@ def write_per_artist_table(songs, names: list[str], path: str | Path) -> Path:
             mine = songs.labels == label
             correct = int((songs.predictions[mine] == label).sum())
             accuracy = f"{correct / mine.sum():.4f}" if mine.any() else ""
-            writer.writerow([name, int(mine.sum()), correct, accuracy])
+            writer.writerow([text_cell(name), int(mine.sum()), correct, accuracy])
     return path
 
 

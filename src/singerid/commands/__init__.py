@@ -10,6 +10,8 @@ import functools
 import importlib
 import os
 import sys
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import SingeridError, one_line
 
@@ -35,11 +37,16 @@ COMMANDS = {
 }
 
 
+def command_line(argv: list[str] | None) -> list[str]:
+    """The command's arguments: `argv`, or the process's own."""
+    return sys.argv[1:] if argv is None else argv
+
+
 def parse(argv: list[str] | None, *types, prog: str, description: str):
     """The argument dataclasses, from the command line or from one YAML / JSON file."""
     from transformers import HfArgumentParser
 
-    argv = sys.argv[1:] if argv is None else argv
+    argv = command_line(argv)
     parser = HfArgumentParser(types, prog=f"singerid {prog}", description=description)
     try:
         if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
@@ -51,6 +58,22 @@ def parse(argv: list[str] | None, *types, prog: str, description: str):
     except ValueError as error:  # an argument dataclass refused a value: a usage error, as argparse's own
         parser.error(str(error))
     return parsed[0] if len(types) == 1 else parsed
+
+
+@dataclass
+class OutputOptions:
+    """Every command that writes a folder takes these (parsed beside its own arguments)."""
+
+    overwrite: bool = field(default=False, metadata={
+        "help": "write into an output folder that holds files singerid did not write there (nothing is deleted)"})
+
+
+def claim(folder: str | Path, prog: str, argv: list[str] | None, options: OutputOptions) -> Path:
+    """The command's output folder, refused when it holds what the command did not write
+    (see `singerid.outputs`); records the run there."""
+    from ..outputs import claim_output
+
+    return claim_output(folder, prog, command_line(argv), overwrite=options.overwrite)
 
 
 def command(main):
@@ -73,7 +96,7 @@ def command(main):
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = command_line(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: singerid <command> [options]\n\ncommands:")
         for name, summary in COMMANDS.items():

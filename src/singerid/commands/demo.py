@@ -10,12 +10,13 @@ from pathlib import Path
 
 from ..recipes.demo import DemoOptions, run_demo
 from ..reports import format_metrics
-from . import command, parse
+from . import OutputOptions, claim, command, parse
 
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    options = parse(argv, DemoOptions, prog="demo", description=__doc__.splitlines()[0])
+    options, output = parse(argv, DemoOptions, OutputOptions, prog="demo", description=__doc__.splitlines()[0])
+    claim(options.output, "demo", argv, output)
     result = run_demo(options, step=print)
     output = Path(options.output)
     print(f"\ndemo finished in {result.seconds:.0f} s (backbone {options.backbone}, vocals: {result.vocals})")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ..errors import SingeridError
 from ..recipes.artist20 import ARCHIVE_PAGE, ARCHIVE_URL, DownloadError, fetch_artist20
-from . import command, parse
+from . import OutputOptions, claim, command, parse
 
 
 @dataclass
@@ -27,9 +27,10 @@ class DownloadArguments:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv, DownloadArguments, prog="download_artist20",
+    args, output = parse(argv, DownloadArguments, OutputOptions, prog="download_artist20",
                  description="Download the artist20 mp3 archive (resuming a broken download), verify it "
                              "(full tar listing, sha256) and extract it safely.")
+    claim(args.output, "download_artist20", argv, output)
     try:
         root = fetch_artist20(args.output, url=args.url, sha256=args.sha256, keep_archive=args.keep_archive)
     except DownloadError as error:

@@ -10,8 +10,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..enrollment import embed_songs
+from ..names import write_errors_file
+from ..outputs import check_output, record_run
 from ..prediction import find_audio_files
-from . import command, parse
+from . import OutputOptions, command, command_line, parse
 from .predict import SongOptions
 
 
@@ -24,15 +26,16 @@ class EmbedArguments:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    args, options = parse(argv, EmbedArguments, SongOptions, prog="embed", description=__doc__.splitlines()[0])
+    args, options, output = parse(argv, EmbedArguments, SongOptions, OutputOptions, prog="embed",
+                                  description=__doc__.splitlines()[0])
     files = find_audio_files(args.input)
     if not files:
         raise FileNotFoundError(f"no audio files in {' '.join(args.input)}; give song files or folders holding them")
+    check_output(args.output, "embed", output.overwrite)  # before any song is read; recorded once written
     dataset, failed = embed_songs(files, args.model, **asdict(options))
     dataset.save_to_disk(args.output)
-    errors = Path(args.output, "errors.tsv")
-    if failed:
-        errors.write_text("".join(f"{p.path}\t{p.error}\n" for p in failed), encoding="utf-8")
+    record_run(args.output, "embed", command_line(argv))
+    errors = write_errors_file(Path(args.output, "errors.tsv"), [(p.path, p.error) for p in failed])
     print(f"{dataset.num_rows} song embeddings → {args.output}"
           + (f"; {len(failed)} failed, listed in {errors}" if failed else ""))
     return 0 if dataset.num_rows else 1

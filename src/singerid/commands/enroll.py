@@ -4,17 +4,19 @@
     singerid enroll --model RUN --input ROOT                     # ROOT/<singer>/<songs>
 
 The gallery (gallery.safetensors) lies beside the model; a model from the Hub needs
---output DIR, where the model and its enlarged gallery are written. Enrolling the same
-songs again changes nothing; a trained artist's name needs --update.
+--output DIR, where the model and its enlarged gallery are written (a new or empty folder,
+or an earlier enrollment's: never another model; --output equal to --model is in place).
+Enrolling the same songs again changes nothing; a trained artist's name needs --update.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..enrollment import enroll_singers, singers_from_folder
+from ..enrollment import enroll_singers, enrollment_output, singers_from_folder
+from ..outputs import check_output, record_run
 from ..prediction import find_audio_files
-from . import command, parse
+from . import OutputOptions, command, command_line, parse
 from .predict import SongOptions
 
 
@@ -30,8 +32,9 @@ class EnrollArguments:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    args, options = parse(argv, EnrollArguments, SongOptions, prog="enroll", description=__doc__.splitlines()[0])
-    if args.singer:
+    args, options, output = parse(argv, EnrollArguments, SongOptions, OutputOptions, prog="enroll",
+                                  description=__doc__.splitlines()[0])
+    if args.singer is not None:  # an empty name is the library's to refuse, not a folder's
         singers = {args.singer: find_audio_files(args.input)}
     elif len(args.input) == 1:
         singers = singers_from_folder(args.input[0])
@@ -40,7 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     empty = [name for name, songs in singers.items() if not songs]
     if empty:
         raise FileNotFoundError(f"no audio files for {', '.join(empty)} in {' '.join(args.input)}")
-    result = enroll_singers(args.model, singers, output=args.output, update=args.update, **asdict(options))
+    target = enrollment_output(args.model, args.output)  # None: in place
+    if target is not None:  # checked before any song is read, recorded once enrolled
+        check_output(target, "enroll", output.overwrite)
+    result = enroll_singers(args.model, singers, output=target, update=args.update, **asdict(options))
+    if target is not None:
+        record_run(target, "enroll", command_line(argv))
     added = ", ".join(f"{name} +{count}" for name, count in result.added.items())
     threshold = (f"threshold {result.calibration.threshold:.3f}" if result.calibration
                  else "no threshold yet (enroll more singers or songs)")

@@ -12,7 +12,7 @@ from typing import Literal
 
 from ..evaluation import evaluate_dataset
 from ..reports import format_metrics
-from . import command, parse
+from . import OutputOptions, claim, command, parse
 from .predict import DTYPES
 
 
@@ -32,7 +32,9 @@ class EvaluateArguments:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv, EvaluateArguments, prog="evaluate_model", description=__doc__.splitlines()[0])
+    args, output = parse(argv, EvaluateArguments, OutputOptions, prog="evaluate_model",
+                         description=__doc__.splitlines()[0])
+    claim(args.output, "evaluate_model", argv, output)
     if args.open_set:
         from ..enrollment import evaluate_open_set
 

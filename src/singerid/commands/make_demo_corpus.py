@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import command, parse
+from . import OutputOptions, claim, command, parse
 
 
 @dataclass
@@ -35,7 +35,9 @@ class CorpusArguments:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv, CorpusArguments, prog="make_demo_corpus", description=__doc__.splitlines()[0])
+    args, output = parse(argv, CorpusArguments, OutputOptions, prog="make_demo_corpus",
+                         description=__doc__.splitlines()[0])
+    claim(args.out, "make_demo_corpus", argv, output)
     from ..recipes.demo_corpus import corpus_size, synthesize_corpus
 
     start = time.perf_counter()

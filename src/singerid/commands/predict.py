@@ -2,11 +2,13 @@
 
 CSV rows are `ID,No.1,No.2,No.3` without a header (the 2023 homework's format); JSON is
 `{"ID": ["No.1", "No.2", "No.3"]}` (the 2025 format). IDs are the files' stems (where
-stems repeat, their paths tell them apart).
+stems repeat, their paths tell them apart). A CSV cell of an ID or name that a
+spreadsheet would read as a formula gets a leading ' unless --raw_cells.
 
 `--timeline DIR` also writes `DIR/<ID>.csv` (one row per chunk: its seconds of the song and
 the top singers' probabilities) and `DIR/<ID>.png` (those over the song's time) per song
-predicted; their resolution is the model's chunk hop (5 s by default).
+predicted (<ID> made a file name inside DIR: see `names.file_names`); their resolution
+is the model's chunk hop (5 s by default).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from ..gallery import UNKNOWN_LABEL
+from ..names import file_names
 from ..prediction import check_answers_path, find_audio_files, predict_songs, write_predictions, write_timeline
-from . import command, parse
+from . import OutputOptions, claim, command, parse
 
 DTYPES = Literal["float32", "bfloat16", "float16"]
 
@@ -38,6 +41,9 @@ class SongOptions:
         "help": "separation cache (default $SINGERID_CACHE or ~/.cache/singerid)"})
     workers: int | None = field(default=None, metadata={
         "help": "processes decoding and cleaning the next songs (default: one per core, less one)"})
+    max_duration_minutes: float | None = field(default=None, metadata={
+        "help": "refuse songs longer than this, each as that song's error, told from its header before decoding "
+                "(default: no limit)"})
 
 
 @dataclass
@@ -55,6 +61,9 @@ class PredictArguments:
     timeline: str | None = field(default=None, metadata={
         "help": "a folder for each song's timeline: <ID>.csv (top singers' probabilities per chunk, at the "
                 "original song's seconds) and <ID>.png; resolution: the chunk hop (5 s by default)"})
+    raw_cells: bool = field(default=False, metadata={
+        "help": "write IDs and singer names into the CSVs byte for byte; by default a cell starting with = + - @ "
+                "(or a tab or carriage return) gets a leading ' so a spreadsheet never runs it as a formula"})
 
     def __post_init__(self):
         check_answers_path(self.output)  # before the songs are predicted, not after
@@ -62,18 +71,21 @@ class PredictArguments:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    args, options = parse(argv, PredictArguments, SongOptions, prog="predict", description=__doc__.splitlines()[0])
+    args, options, output = parse(argv, PredictArguments, SongOptions, OutputOptions, prog="predict",
+                                  description=__doc__.splitlines()[0])
     files = find_audio_files(args.input)
     if not files:
         raise FileNotFoundError(f"no audio files in {' '.join(args.input)}; give song files or folders holding them")
+    if args.timeline is not None:  # the timeline folder, before any song is read
+        claim(args.timeline, "predict", argv, output)
     predictions = predict_songs(files, args.model, top_k=args.top_k,
                                 remove_silence=args.remove_silence, open_set=args.open_set,
                                 unknown_label=args.unknown_label, timeline=args.timeline is not None,
                                 **asdict(options))
-    errors = write_predictions(args.output, predictions, args.scores)
+    errors = write_predictions(args.output, predictions, args.scores, raw_cells=args.raw_cells)
     done = [p for p in predictions if p.error is None]
     quiet = sum(p.nothing_audible for p in done)
-    drawn = _write_timelines(args.timeline, done) if args.timeline is not None else 0
+    drawn = _write_timelines(args.timeline, done, args.raw_cells) if args.timeline is not None else 0
     print(f"{len(done)} songs predicted → {args.output}"
           + (f" ({quiet} on their loudest window: nothing audible after cleaning)" if quiet else "")
           + (f"; {drawn} timelines → {args.timeline}" if args.timeline is not None else "")
@@ -81,13 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if done else 1
 
 
-def _write_timelines(directory: str, predictions) -> int:
-    """Each predicted song's timeline files; one that cannot be written is that song's
-    error (on stderr), not the run's. Returns how many were written."""
+def _write_timelines(directory: str, predictions, raw_cells: bool) -> int:
+    """Each predicted song's timeline files, under names apart and inside `directory`; one
+    that cannot be written is that song's error (on stderr), not the run's. Returns how
+    many were written."""
     written = 0
-    for prediction in predictions:
+    for prediction, name in zip(predictions, file_names([p.id for p in predictions])):
         try:
-            write_timeline(directory, prediction)
+            write_timeline(directory, prediction, name=name, raw_cells=raw_cells)
             written += 1
         except (OSError, ValueError) as error:
             print(f"error: {prediction.path}: timeline: {error}", file=sys.stderr)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..hub import write_dataset_card
 from ..preprocessing import PreprocessConfig, preprocess_corpus
-from . import command, parse
+from . import OutputOptions, claim, command, parse
 
 
 @dataclass
@@ -35,8 +35,9 @@ class PreprocessArguments:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    args, config = parse(argv, PreprocessArguments, PreprocessConfig, prog="preprocess",
+    args, config, output = parse(argv, PreprocessArguments, PreprocessConfig, OutputOptions, prog="preprocess",
                          description=__doc__.splitlines()[0])
+    claim(args.output, "preprocess", argv, output)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     result = preprocess_corpus(args.input, args.output, config, split_lists=args.split_lists,
                                cache_dir=args.cache_dir, device=args.device,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..probing import probe_hidden_states
-from . import command, parse
+from . import OutputOptions, claim, command, parse
 from .predict import DTYPES
 
 
@@ -39,7 +39,8 @@ class ProbeArguments:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv, ProbeArguments, prog="probe", description=__doc__.splitlines()[0])
+    args, output = parse(argv, ProbeArguments, OutputOptions, prog="probe", description=__doc__.splitlines()[0])
+    claim(args.output, "probe", argv, output)
     report = probe_hidden_states(args.dataset, args.output, backbone=args.backbone, model=args.model,
                                  batch_size=args.batch_size, autocast=args.autocast, dtype=args.dtype, seed=args.seed)
     best = next(probe for probe in report.probes if probe.layer == report.best_layer)

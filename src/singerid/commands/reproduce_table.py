@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field
 
 from ..recipes.reproduction import CONFIGURATIONS, DEFAULT_BACKBONES, reproduce
-from . import command, parse
+from . import OutputOptions, claim, command, parse
 
 
 @dataclass
@@ -30,7 +30,9 @@ class ReproduceArguments:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv, ReproduceArguments, prog="reproduce_table", description=__doc__.splitlines()[0])
+    args, output = parse(argv, ReproduceArguments, OutputOptions, prog="reproduce_table",
+                         description=__doc__.splitlines()[0])
+    claim(args.output, "reproduce_table", argv, output)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     backbones = dict(item.split("=", 1) for item in args.backbones.split(",") if item)
     table = reproduce(args.data, args.output, backbones=backbones, quick=args.quick, split_lists=args.split_lists,

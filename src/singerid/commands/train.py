@@ -13,13 +13,15 @@ from pathlib import Path
 from ..hub import push_model
 from ..reports import format_metrics
 from ..training import DataArguments, ModelArguments, SingerTrainingArguments, run_training
-from . import command, parse
+from . import OutputOptions, claim, command, parse
 
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    data_args, model_args, training_args = parse(argv, DataArguments, ModelArguments, SingerTrainingArguments,
-                                                 prog="train", description=__doc__.splitlines()[0])
+    data_args, model_args, training_args, output = parse(
+        argv, DataArguments, ModelArguments, SingerTrainingArguments, OutputOptions, prog="train",
+        description=__doc__.splitlines()[0])
+    claim(training_args.output_dir, "train", argv, output)
     # We push ourselves after the final evaluation, so the card carries the final numbers
     # (Trainer's own push would upload its own card).
     push_to = (training_args.hub_model_id or Path(training_args.output_dir).name) if training_args.push_to_hub else None

@@ -2,16 +2,18 @@
 
 `<root>/<artist>/<track>.<ext>` (no albums) works too. Top-level folders whose names
 start with `_` or `.` (the demo corpus's `_stems`, `.git`) are not artists; files that
-are not audio by extension (cover.jpg, .DS_Store) are ignored.
+are not audio by extension (cover.jpg, .DS_Store) are ignored. Links are followed, each
+folder once (see `singerid.preprocessing.folders`).
 """
 
 from __future__ import annotations
 
-import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..audio import is_audio_file
+from .folders import find_files
 
 
 @dataclass(frozen=True)
@@ -27,20 +29,17 @@ def find_songs(root: str | Path) -> list[Song]:
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder; give the folder of songs, laid out as "
                                 "<artist>/<album>/<track>")
-    found: list[tuple[Path, tuple[str, ...]]] = []
-    for artist_dir in sorted(root.iterdir()):
-        if not artist_dir.is_dir() or artist_dir.name.startswith(("_", ".")):
-            continue
-        for folder, _, files in os.walk(artist_dir, followlinks=True):
-            for name in files:
-                path = Path(folder, name)
-                if is_audio_file(path) and path.is_file():
-                    found.append((path, path.relative_to(root).parts))
+    artists = [folder for folder in sorted(root.iterdir())
+               if folder.is_dir() and not folder.name.startswith(("_", "."))]
+    # One walk over all artists, with the root counted as entered: a link into another
+    # artist, or back to the root (and its `_stems`), adds nothing.
+    found = [(path, path.relative_to(root).parts)
+             for path in find_files(artists, entered=[root]) if is_audio_file(path)]
     ids = [_song_id(parts, with_extension=False) for _, parts in found]
-    clashing = {song_id for song_id in ids if ids.count(song_id) > 1}
+    counts = Counter(ids)
     songs = []
     for (path, parts), song_id in zip(found, ids):
-        if song_id in clashing:  # `a.mp3` beside `a.flac`: keep both, told apart by extension
+        if counts[song_id] > 1:  # `a.mp3` beside `a.flac`: keep both, told apart by extension
             song_id = _song_id(parts, with_extension=True)
         album = parts[1] if len(parts) > 2 else None
         songs.append(Song(path=path, artist=parts[0], album=album, song_id=song_id))

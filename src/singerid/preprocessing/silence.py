@@ -29,7 +29,7 @@ def audible_intervals(
 
     duration = len(wav) / sampling_rate
     with tempfile.TemporaryDirectory(prefix="singerid-silence-") as tmp:
-        path = Path(tmp, "vocals.wav")
+        path = Path(tmp, "vocals.wav").absolute()  # our own name, absolute: ffmpeg reads no protocol in it
         sf.write(path, wav, sampling_rate, subtype="FLOAT")
         intervals = detect_silence(
             path,

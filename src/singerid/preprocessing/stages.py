@@ -60,10 +60,16 @@ class SongPreprocessor:
 
     `demucs_repo`: a local folder with the separator's weights; without it they come
     from demucs's and torch hub's caches, or a download where the machine is online.
+    `max_duration_minutes`: a longer song is that song's `SongError` (see `audio.decode`);
+    a run option, not part of the recorded config.
     """
 
     def __init__(self, config: PreprocessConfig, cache_dir: str | Path | None = None, device: str | None = None,
-                 demucs_repo: str | Path | None = None, load_separator: bool = True):
+                 demucs_repo: str | Path | None = None, load_separator: bool = True,
+                 max_duration_minutes: float | None = None):
+        if max_duration_minutes is not None and not max_duration_minutes > 0:
+            raise ValueError(f"max_duration_minutes {max_duration_minutes}: give a positive number of minutes")
+        self.max_duration_minutes = max_duration_minutes
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.seconds = defaultdict(float)  # time per stage, for throughput reports
         self.notes: dict[str, list[str]] = defaultdict(list)  # per song path, until `prepare` hands them out
@@ -164,7 +170,8 @@ class SongPreprocessor:
 
     def _decode(self, path, sampling_rate: int, channels: int) -> np.ndarray:
         with self._stage("decode", path):
-            wav, replaced = zero_non_finite(decode(path, sampling_rate=sampling_rate, channels=channels))
+            wav, replaced = zero_non_finite(decode(path, sampling_rate=sampling_rate, channels=channels,
+                                                   max_duration_minutes=self.max_duration_minutes))
         if replaced:
             self.notes[str(path)].append(f"{replaced} non-finite samples (NaN or ±Inf) replaced by zeros")
         return wav

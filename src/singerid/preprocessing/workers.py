@@ -45,7 +45,8 @@ class StageWorkers:
             preprocessor = self.preprocessor
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker,
-                initargs=(preprocessor.config, preprocessor.cache_dir, preprocessor.mix_format))
+                initargs=(preprocessor.config, preprocessor.cache_dir, preprocessor.mix_format,
+                          preprocessor.max_duration_minutes))
         return self._pool
 
     def __enter__(self) -> "StageWorkers":
@@ -109,9 +110,10 @@ def _outcome(preprocessor: SongPreprocessor, method: str, path) -> object:
 _worker: SongPreprocessor | None = None
 
 
-def _start_worker(config, cache_dir, mix_format) -> None:
+def _start_worker(config, cache_dir, mix_format, max_duration_minutes=None) -> None:
     global _worker
-    _worker = SongPreprocessor(config, cache_dir=cache_dir, load_separator=False)
+    _worker = SongPreprocessor(config, cache_dir=cache_dir, load_separator=False,
+                               max_duration_minutes=max_duration_minutes)
     _worker.mix_format = mix_format
 
 

@@ -202,8 +202,10 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def check_archive(path: str | Path, sha256: str | None = None, expected_size: int | None = None) -> ArchiveCheck:
-    """Verify size, sha256 and the complete tar listing of a .tgz; raise ArchiveError if anything is off."""
+def check_archive(path: str | Path, sha256: str | None = None, expected_size: int | None = None,
+                  sha256_from: str | None = None) -> ArchiveCheck:
+    """Verify size, sha256 and the complete tar listing of a .tgz; raise ArchiveError if anything is off.
+    ``sha256_from``: where the expected ``sha256`` comes from, for the message."""
     path = Path(path)
     if not path.is_file():
         raise ArchiveError(f"{path}: no such file")
@@ -212,7 +214,8 @@ def check_archive(path: str | Path, sha256: str | None = None, expected_size: in
         raise ArchiveError(f"{path}: {size} bytes, expected {expected_size}")
     digest = file_sha256(path)
     if sha256 is not None and digest != sha256.strip().lower():
-        raise ArchiveError(f"{path}: sha256 mismatch: expected {sha256.strip().lower()}, got {digest}")
+        source = f" ({sha256_from})" if sha256_from else ""
+        raise ArchiveError(f"{path}: sha256 mismatch: expected {sha256.strip().lower()}{source}, got {digest}")
     members, content_bytes, mp3_files = _list_archive(path)
     return ArchiveCheck(digest, size, members, content_bytes, mp3_files)
 
@@ -244,44 +247,143 @@ def _list_archive(path: Path) -> tuple[int, int, int]:
 def safe_extract(archive: str | Path, target: str | Path) -> Path:
     """Extract ``archive`` under ``target`` and return the corpus root (the folder with mp3s-32k/).
 
-    Every member is validated before anything is written, so one bad member aborts the whole
-    extraction; Python's "data" filter (3.11.4+) then guards the extraction itself as well.
+    Every member is checked before anything is written, so one bad member aborts the whole
+    extraction: singerid's own checks (`_ArchiveTree`), then Python's "data" filter (3.11.4+)
+    on every member, which guards the extraction itself as well.
     """
     target = Path(target).resolve()
     target.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            links: set[str] = set()
-            for member in members:
-                _check_member(member, target, links)
+            members = _checked_members(tar.getmembers(), target)
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(target, members=members, filter="data")
-            else:  # older Pythons: the explicit checks above are the protection
+            else:  # older Pythons: the checks above are the protection
                 tar.extractall(target, members=members)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise ArchiveError(f"{archive}: cannot extract ({error})") from None
     return archive_root(target)
 
 
-def _check_member(member: tarfile.TarInfo, target: Path, links: set[str]) -> None:
-    """Refuse a member that could write, or point, outside ``target``; ``links`` collects symlinks seen."""
-    name = member.name
-    path = _relative_member_path(name, name)
-    _refuse_through_link(path, name, links)
-    if member.isreg() or member.isdir():
-        return
-    if member.issym():
-        link = PurePosixPath(member.linkname)
-        if link.is_absolute() or not _inside(target, target / path.parent / link):
-            raise ArchiveError(f"unsafe archive member {name!r}: symlink to {member.linkname!r} leaves the target")
-        links.add(str(path))
-        return
-    if member.islnk():
-        # A hard link names another archive path; it must obey the same rules.
-        _refuse_through_link(_relative_member_path(member.linkname, name), name, links)
-        return
-    raise ArchiveError(f"unsafe archive member {name!r}: device, fifo or other special file")
+def _checked_members(members: list[tarfile.TarInfo], target: Path) -> list[tarfile.TarInfo]:
+    """``members`` as they may be extracted into ``target``, or ArchiveError naming the first bad one."""
+    tree = _ArchiveTree(target)
+    for member in members:
+        tree.add(member)
+    tree.check_links()
+    data_filter = getattr(tarfile, "data_filter", None)
+    if data_filter is None:
+        for member in members:
+            member.mode &= 0o755  # as the data filter does: no setuid, no write for group or others
+        return members
+    checked = []
+    for member in members:
+        try:
+            checked.append(data_filter(member, str(target)))
+        except tarfile.FilterError as error:
+            raise ArchiveError(f"unsafe archive member {member.name!r}: {error}") from None
+    return checked
+
+
+class _ArchiveTree:
+    """The target as the members checked so far will leave it, without writing anything:
+    the archive's symlinks over the links already on disk, resolved as the kernel would.
+
+    A member may not go through or replace an archived symlink (the member name is resolved
+    on disk, where a link to a link can lead anywhere); a symlink's target is resolved
+    through the links before it, and once more through all of them at the end, since a later
+    link can move an earlier one's target; a hard link must name a file extracted before it.
+    """
+
+    MAX_LINKS = 40  # links followed in one path before giving up, as Linux does (ELOOP)
+
+    def __init__(self, target: Path):
+        self.target = str(target)
+        self.links: dict[str, tuple[str, str]] = {}  # location -> (link text, member name)
+        self.files: set[str] = set()  # locations of regular files, which hard links may name
+        self.on_disk: dict[str, str | None] = {}  # location -> link text on disk, or None
+
+    def add(self, member: tarfile.TarInfo) -> None:
+        name = member.name
+        relative = _relative_member_path(name, name)
+        path = f"{self.target}/{relative}"
+        if member.issym():
+            if not relative.parts:
+                raise ArchiveError(f"unsafe archive member {name!r}: a link in place of the target itself")
+            if PurePosixPath(member.linkname).is_absolute():
+                raise ArchiveError(f"unsafe archive member {name!r}: symlink to {member.linkname!r} leaves the target")
+            head, _, last = path.rpartition("/")
+            location = f"{self._resolve(head, name, follow_archived=False)}/{last}"
+            if not self._inside(location):
+                raise ArchiveError(f"unsafe archive member {name!r}: it lands outside the target, at {location}")
+            if location in self.links:
+                raise ArchiveError(f"unsafe archive member {name!r}: it replaces the link {self._shown(location)!r}")
+            self._check_link(location, member.linkname, name)
+            self.links[location] = (member.linkname, name)
+            return
+        if not (member.isreg() or member.isdir() or member.islnk()):
+            raise ArchiveError(f"unsafe archive member {name!r}: device, fifo or other special file")
+        location = self._resolve(path, name, follow_archived=False)
+        if not self._inside(location):
+            raise ArchiveError(f"unsafe archive member {name!r}: it lands outside the target, at {location}")
+        if member.islnk():
+            # A hard link names another archive path; it must obey the same rules.
+            source = f"{self.target}/{_relative_member_path(member.linkname, name)}"
+            if self._resolve(source, name, follow_archived=False) not in self.files:
+                raise ArchiveError(f"unsafe archive member {name!r}: hard link to {member.linkname!r}, "
+                                   "which is not a file extracted before it")
+        if not member.isdir():
+            self.files.add(location)
+
+    def check_links(self) -> None:
+        """Every symlink stays inside with all the archive's links in place."""
+        for location, (text, name) in self.links.items():
+            self._check_link(location, text, name)
+
+    def _check_link(self, location: str, text: str, name: str) -> None:
+        folder = location.rpartition("/")[0]
+        if not self._inside(self._resolve(f"{folder}/{text}", name, follow_archived=True)):
+            raise ArchiveError(f"unsafe archive member {name!r}: symlink to {text!r} leaves the target")
+
+    def _inside(self, location: str) -> bool:
+        return os.path.commonpath([location, self.target]) == self.target
+
+    def _resolve(self, path: str, name: str, follow_archived: bool) -> str:
+        """The absolute ``path`` with every link followed, like os.path.realpath on the tree to be."""
+        resolved, pending, followed = "", path.split("/")[::-1], 0
+        while pending:
+            part = pending.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                resolved = resolved.rpartition("/")[0]
+                continue
+            candidate = f"{resolved}/{part}"
+            if candidate in self.links:
+                if not follow_archived:
+                    raise ArchiveError(f"unsafe archive member {name!r}: it goes through the link "
+                                       f"{self._shown(candidate)!r}")
+                text = self.links[candidate][0]
+            else:
+                text = self._disk_link(candidate)
+            if text is None:
+                resolved = candidate
+                continue
+            followed += 1
+            if followed > self.MAX_LINKS:
+                raise ArchiveError(f"unsafe archive member {name!r}: too many links in a row (a loop?)")
+            if text.startswith("/"):
+                resolved = ""
+            pending += text.split("/")[::-1]
+        return resolved or "/"
+
+    def _disk_link(self, location: str) -> str | None:
+        if location not in self.on_disk:
+            self.on_disk[location] = os.readlink(location) if os.path.islink(location) else None
+        return self.on_disk[location]
+
+    def _shown(self, location: str) -> str:
+        return os.path.relpath(location, self.target)
 
 
 def _relative_member_path(text: str, member: str) -> PurePosixPath:
@@ -292,19 +394,6 @@ def _relative_member_path(text: str, member: str) -> PurePosixPath:
     if ".." in path.parts:
         raise ArchiveError(f"unsafe archive member {member!r}: path {text!r} climbs out of the target")
     return path
-
-
-def _refuse_through_link(path: PurePosixPath, member: str, links: set[str]) -> None:
-    # A path through an archived symlink is resolved on disk, where the checks here cannot
-    # follow it (links to links can escape), so such members are refused outright.
-    for parent in path.parents:
-        if str(parent) in links:
-            raise ArchiveError(f"unsafe archive member {member!r}: it goes through the link {str(parent)!r}")
-
-
-def _inside(target: Path, candidate: Path) -> bool:
-    # Lexical check: normpath folds '..' without touching the disk.
-    return Path(os.path.normpath(candidate)).is_relative_to(target)
 
 
 def archive_root(folder: str | Path) -> Path:
@@ -326,13 +415,17 @@ def fetch_artist20(output_dir: str | Path, url: str = ARCHIVE_URL, sha256: str |
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     archive = output_dir / ARCHIVE_NAME
+    recorded = archive.with_name(f"{ARCHIVE_NAME}.sha256")
+    sha256_from = None
     if archive.is_file():
         print(f"{archive} is already complete; skipping the download")
+        if sha256 is None and recorded.is_file():  # the hash written when it was downloaded
+            sha256, sha256_from = _recorded_sha256(recorded), f"recorded in {recorded} at download"
     else:
         download(url, archive, progress=progress)
 
     try:
-        check = check_archive(archive, sha256=sha256)
+        check = check_archive(archive, sha256=sha256, sha256_from=sha256_from)
     except ArchiveError as error:
         raise ArchiveError(f"{error}; delete {archive} to download it again") from None
     print(f"sha256 {check.sha256}  {archive.name}")
@@ -340,9 +433,18 @@ def fetch_artist20(output_dir: str | Path, url: str = ARCHIVE_URL, sha256: str |
     if check.mp3_files != EXPECTED_TRACKS:
         print(f"note: artist20 has {EXPECTED_TRACKS} tracks, this archive holds {check.mp3_files} mp3 files")
     # sha256sum's format, so `sha256sum -c` can re-check the archive later.
-    (output_dir / f"{ARCHIVE_NAME}.sha256").write_text(f"{check.sha256}  {archive.name}\n", encoding="utf-8")
+    recorded.write_text(f"{check.sha256}  {archive.name}\n", encoding="utf-8")
 
     root = safe_extract(archive, output_dir)
     if not keep_archive:
         archive.unlink()
     return root
+
+
+def _recorded_sha256(path: Path) -> str:
+    """The hash in a `sha256sum` line, as fetch_artist20 writes it."""
+    digest = path.read_text(encoding="utf-8").split(maxsplit=1)[:1]
+    if not digest or not re.fullmatch(r"[0-9a-fA-F]{64}", digest[0]):
+        raise ArchiveError(f"{path}: not a sha256sum line; delete it to trust the archive beside it as it is, "
+                           "or delete both to download again")
+    return digest[0].lower()
