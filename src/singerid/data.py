@@ -28,7 +28,8 @@ def load_corpus(name_or_path: str) -> tuple[DatasetDict, PreprocessConfig | None
             preprocessing = _hub_preprocess_config(name_or_path)
     except (OSError, ValueError) as error:  # no such folder, not a dataset, unknown or unreachable Hub id
         raise unavailable("dataset", name_or_path, error) from None
-    preprocessing = PreprocessConfig.from_recorded(preprocessing) if preprocessing else None
+    preprocessing = (PreprocessConfig.from_recorded(preprocessing, source=str(Path(name_or_path, CONFIG_FILE)))
+                     if preprocessing else None)
     if not isinstance(dataset, DatasetDict):
         raise ValueError(f"{name_or_path}: expected a DatasetDict with train / validation / test splits")
     for split, part in dataset.items():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SingeridError, one_line
-from .names import hidden_characters
 from .metrics.open_set import (cosine_scores, equal_error_rate, normalize, singer_centroids, singer_sums,
                                threshold_for_false_accept_rate)
+from .models.singer.segments import check_number
+from .names import hidden_characters
 
 GALLERY_FILE = "gallery.safetensors"
 FORMAT = "singerid-gallery"
@@ -67,6 +69,11 @@ class Calibration:
     equal_error_rate: float
     method: str  # which songs were scored, e.g. VALIDATION_SONGS
     skipped: tuple[str, ...] = ()  # singers that gave no target score (one song, left out)
+
+    def __post_init__(self):  # a loaded gallery is someone else's data
+        check_number("threshold", self.threshold, -math.inf, math.inf)  # above 1: every song is unknown
+        check_number("false_accept_rate", self.false_accept_rate, 0, 1)
+        check_number("equal_error_rate", self.equal_error_rate, 0, 1)
 
 
 @dataclass(frozen=True)
@@ -238,6 +245,11 @@ class Gallery:
         except (KeyError, TypeError, ValueError, SingeridError) as error:
             raise SingeridError(f"{file}: a damaged gallery ({type(error).__name__}: {one_line(error)})") from None
         return gallery
+
+    @property
+    def embedding_size(self) -> int:
+        """The width of the gallery's embeddings (0 while it is empty)."""
+        return self._embeddings.shape[1] if len(self._embeddings) else 0
 
     def _add(self, hashes: Sequence[str], singers: Sequence[str], embeddings) -> int:
         """Add the songs not there yet (checking everything before changing anything); returns their number."""

@@ -160,10 +160,10 @@ def prediction_config(model, separator: str | None = None, remove_silence: bool 
     `remove_silence` override it (None: as recorded). A separator the model's config names
     is data, not a pointer to code: it must be demucs's own (or in `demucs_repo`), else
     `UntrustedSeparator`; one the user gives in `separator` is the user's choice."""
-    recorded = PreprocessConfig.from_recorded(model.config.preprocessing or {},
+    source = f"{Path(model.config.name_or_path or 'the model', 'config.json')} (preprocessing)"
+    recorded = PreprocessConfig.from_recorded(model.config.preprocessing or {}, source=source,
                                               segment_seconds=model.config.chunk_seconds)
     if separator is None:
-        source = f"{Path(model.config.name_or_path or 'the model', 'config.json')} (preprocessing.separator)"
         check_recorded_separator(recorded.separator, source, demucs_repo)
     overrides = {"sampling_rate": model.config.sampling_rate, "separator": separator, "remove_silence": remove_silence}
     return replace(recorded, **{key: value for key, value in overrides.items() if value is not None})
@@ -196,6 +196,9 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     if open_set:
         gallery = _open_set_gallery(model, gallery, unknown_label)
     model = load_model(model, dtype).eval()
+    if open_set and gallery.embedding_size != model.config.embedding_size:
+        raise SingeridError(f"{GALLERY_FILE}: its embeddings have {gallery.embedding_size} values, the model's "
+                            f"{model.config.embedding_size}: the gallery is another model's; enroll its singers anew")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     config = prediction_config(model, separator=separator, remove_silence=remove_silence, demucs_repo=demucs_repo)

@@ -13,10 +13,15 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..models.singer.segments import segment_spacing
+from ..models.singer.configuration_singer import SAMPLING_RATES
+from ..models.singer.segments import check_number, check_spacing, segment_spacing
 
 CONFIG_FILE = "preprocess_config.json"
 NO_SEPARATOR = "none"  # the separator name that skips separation
+# Ranges of what the stages can do (a recorded config is someone else's data).
+SHORTEST_SEGMENT_SECONDS = 0.01
+SILENCE_DB = (-200.0, 0.0)  # dBFS
+MIN_SILENCE_SECONDS = (0.01, 3600.0)
 logger = logging.getLogger(__name__)
 
 
@@ -54,22 +59,28 @@ class PreprocessConfig:
     def __post_init__(self):
         self.hop_seconds, self.min_segment_seconds = segment_spacing(
             self.segment_seconds, self.hop_seconds, self.min_segment_seconds)
-        problems = [
-            f"{name} must be positive, got {getattr(self, name)}"
-            for name in ("sampling_rate", "segment_seconds", "hop_seconds", "min_silence_seconds")
-            if not getattr(self, name) > 0
-        ]
-        if self.min_segment_seconds < 0:
-            problems.append(f"min_segment_seconds must be >= 0, got {self.min_segment_seconds}")
-        if problems:
-            raise ValueError("; ".join(problems))
+        check_number("sampling_rate", self.sampling_rate, *SAMPLING_RATES, integer=True, unit=" Hz")
+        check_spacing(("segment_seconds", "hop_seconds", "min_segment_seconds"), self.segment_seconds,
+                      self.hop_seconds, self.min_segment_seconds, shortest=SHORTEST_SEGMENT_SECONDS)
+        check_number("silence_db", self.silence_db, *SILENCE_DB, unit=" dBFS")
+        check_number("min_silence_seconds", self.min_silence_seconds, *MIN_SILENCE_SECONDS, unit=" s")
+        for name in ("separator_half", "remove_silence"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} = {getattr(self, name)!r}: must be true or false")
+        if not (isinstance(self.separator, str) and self.separator):
+            raise ValueError(f"separator = {self.separator!r}: must be a demucs model name, or 'none'")
+        if not isinstance(self.separator_weights, (str, type(None))):
+            raise ValueError(f"separator_weights = {self.separator_weights!r}: must be a digest (text)")
 
     @classmethod
-    def from_recorded(cls, recorded: dict, **fallbacks) -> "PreprocessConfig":
+    def from_recorded(cls, recorded: dict, source: str | None = None, **fallbacks) -> "PreprocessConfig":
         """The config a record describes, where a stage the record does not name is off:
         no separator recorded means none, and silence removal needs its settings (a
         warning names what is missing). `fallbacks` fill fields that change no stage
-        (e.g. the sampling rate, the segment length)."""
+        (e.g. the sampling rate, the segment length). A value out of its range is a
+        ValueError naming `source`, the file the record was read from."""
+        if not isinstance(recorded, dict):
+            raise ValueError(f"{source or 'the recorded preprocessing'}: must be an object of preprocessing parameters")
         recorded = cls.known_fields(recorded)
         values = {**cls.known_fields(fallbacks), **recorded}
         if any(name not in recorded for name in SEPARATOR_FIELDS):
@@ -79,7 +90,10 @@ class PreprocessConfig:
             if recorded and recorded.get("remove_silence", True):
                 logger.warning("the recorded preprocessing lacks %s: no silence removal", ", ".join(missing))
             values["remove_silence"] = False
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}" if source else str(error)) from None
 
     def chunking(self) -> dict:
         """How a model trained on these segments cuts longer inputs: the same way."""

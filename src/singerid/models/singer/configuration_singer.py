@@ -8,10 +8,15 @@ from __future__ import annotations
 from transformers import AutoConfig
 from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
 
-from .segments import segment_spacing
+from .segments import check_number, check_spacing, segment_spacing
 
 STRATEGIES = ("weighted_sum", "finetune")
 EMBEDDINGS = ("head", "pooled")
+# What the numbers of a config.json may be (a downloaded one is someone else's data): the
+# ranges of what the code can do, each bounding the memory or time one song can take.
+SAMPLING_RATES = (4_000, 192_000)  # Hz: what decoders and audio backbones use
+MAX_CHUNK_BATCH = 1_024  # chunks per backbone call
+MAX_HEAD_HIDDEN = 65_536
 
 
 class SingerClassifierConfig(PreTrainedConfig):
@@ -67,6 +72,41 @@ class SingerClassifierConfig(PreTrainedConfig):
             self.chunk_seconds, self.chunk_hop_seconds, self.min_chunk_seconds)
         if self.preprocessing is None:
             self.preprocessing = {}
+        self.check()
+
+    def check(self) -> None:
+        """Refuse values the code cannot run with (one line: the field, its value, the range):
+        a downloaded config.json must not make a song take the machine's memory or time."""
+        source = "config.json"
+        check_number("sampling_rate", self.sampling_rate, *SAMPLING_RATES, integer=True, source=source, unit=" Hz")
+        check_spacing(("chunk_seconds", "chunk_hop_seconds", "min_chunk_seconds"), self.chunk_seconds,
+                      self.chunk_hop_seconds, self.min_chunk_seconds, shortest=self.frame_seconds, source=source)
+        check_number("chunk_batch_size", self.chunk_batch_size, 1, MAX_CHUNK_BATCH, integer=True, source=source)
+        check_number("head_hidden_size", self.head_hidden_size, 1, MAX_HEAD_HIDDEN, integer=True, source=source)
+        check_number("head_dropout", self.head_dropout, 0, 1, source=source)
+        for name in ("layer_norm_per_layer", "freeze_feature_encoder"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"config.json: {name} = {getattr(self, name)!r}: must be true or false")
+        if not isinstance(self.backbone_id, (str, type(None))) or not isinstance(self.preprocessing, dict):
+            raise ValueError("config.json: backbone_id must be a name and preprocessing an object")
+        labels = [self.id2label.get(index) for index in range(self.num_labels)]
+        if len(self.id2label) != self.num_labels or not all(isinstance(label, str) and label for label in labels):
+            raise ValueError(f"config.json: id2label must name each of the {self.num_labels} classes 0 to "
+                             f"{self.num_labels - 1} once, got {len(self.id2label)} entries")
+
+    @property
+    def embedding_size(self) -> int:
+        """The width of a song embedding: the head's hidden layer, or the backbone's hidden size."""
+        return self.head_hidden_size if self.embedding == "head" else self.encoder_config.hidden_size
+
+    @property
+    def frame_seconds(self) -> float:
+        """The shortest input the backbone turns into a frame: its convolutions' receptive field."""
+        field, stride = 0, 1
+        for kernel, step in zip(self.encoder_config.conv_kernel, self.encoder_config.conv_stride):
+            field += (kernel - 1) * stride
+            stride *= step
+        return (field + 1) / self.sampling_rate
 
     @property
     def chunk_samples(self) -> int:
