@@ -3,7 +3,9 @@ the pool is replaced, the songs it held are retried one at a time, and the run g
 
 import json
 import os
+import signal
 
+import numpy as np
 import pytest
 
 from helpers import make_album_corpus, ranked_model, write_tone
@@ -19,39 +21,51 @@ CONFIG = PreprocessConfig(sampling_rate=16000, separator="none")
 
 @pytest.fixture
 def deadly(monkeypatch, tmp_path):
-    """`prepare` ends its worker process for a song named *kill* (every time) or *flaky*
-    (the first time only). Patched before the pool forks, so the workers inherit it."""
-    parent, real = os.getpid(), SongPreprocessor.prepare
+    """`prepare` and `decode_mix` end their worker process for a song named *kill* (every
+    time) or *flaky* (the first time only), with SIGKILL for one named *oom*. Patched
+    before the pool forks, so the workers inherit them."""
+    parent = os.getpid()
     marks = tmp_path / "flaky-marks"
     marks.mkdir()
 
-    def prepare(self, path):
-        name = os.path.basename(path)
-        first = not (marks / name).exists()
-        if "kill" in name or ("flaky" in name and first):
-            assert os.getpid() != parent, "a killing song reached the test's own process"
-            (marks / name).touch()
-            os._exit(1)
-        return real(self, path)
+    def deadly_version(real):
+        def method(self, path):
+            name = os.path.basename(path)
+            if "kill" in name or ("flaky" in name and not (marks / name).exists()):
+                assert os.getpid() != parent, "a killing song reached the test's own process"
+                (marks / name).touch()
+                if "oom" in name:  # as the kernel's out-of-memory killer ends a process
+                    os.kill(os.getpid(), signal.SIGKILL)
+                os._exit(1)
+            return real(self, path)
+        return method
 
-    monkeypatch.setattr(SongPreprocessor, "prepare", prepare)
+    for name in ("prepare", "decode_mix"):
+        monkeypatch.setattr(SongPreprocessor, name, deadly_version(getattr(SongPreprocessor, name)))
 
 
 def _songs(folder, names):
     return [write_tone(folder / name, seconds=1.0, freq=200.0 + 20 * index) for index, name in enumerate(names)]
 
 
-def test_songs_in_flight_beside_a_killer_are_retried_and_only_the_killer_fails(tmp_path, deadly):
-    paths = _songs(tmp_path, ["0.wav", "1-flaky.wav", "2-kill.wav", "3.wav", "4.wav", "5-kill.wav", "6.wav"])
-    with StageWorkers(SongPreprocessor(CONFIG, cache_dir=tmp_path / "cache"), 2) as workers:
-        results = list(workers.prepared(paths, ahead=len(paths)))  # all in flight when the first worker dies
+@pytest.mark.parametrize("stage", ["prepared", "mixes"])
+def test_songs_in_flight_beside_a_killer_are_retried_and_only_the_killer_fails(tmp_path, deadly, stage):
+    paths = _songs(tmp_path, ["0.wav", "1-flaky.wav", "2-kill.wav", "3.wav", "4.wav", "5-kill-oom.wav", "6.wav"])
+    preprocessor = SongPreprocessor(CONFIG, cache_dir=tmp_path / "cache")
+    preprocessor.mix_format = (16000, 1)  # what a separator would take (none is loaded here)
+    with StageWorkers(preprocessor, 2) as workers:
+        # all in flight when the first worker dies
+        results = list(getattr(workers, stage)(paths, ahead=len(paths)))
     assert len(results) == len(paths)
     for path, result in zip(paths, results):
         if "kill" in path.name:  # in input order, each killer as its own error
             assert isinstance(result, SongError) and result.path == str(path)
-            assert result.problem.startswith("worker died: exit code 1")
+            death = "killed by SIGKILL (out of memory?)" if "oom" in path.name else "exit code 1"
+            assert result.problem == f"worker died: {death}"
         else:  # a song that killed its worker only once is not lost either
-            assert isinstance(result, PreparedSong) and len(result.cleaned) == 16000
+            assert not isinstance(result, SongError), result.problem
+            audio = result.cleaned if stage == "prepared" else result
+            assert isinstance(audio, np.ndarray) and audio.shape[-1] == 16000  # one second
 
 
 def test_a_song_submitted_after_the_pool_broke_starts_a_fresh_pool(tmp_path, deadly):
