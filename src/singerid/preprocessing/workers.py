@@ -4,14 +4,21 @@ silence removal, while the main process keeps the separator (and its GPU) busy.
 Results come back in input order, a bounded number ahead, so memory stays flat and
 the output is exactly one process's. With one worker everything runs in the calling
 process, as it always did.
+
+A worker that dies (killed for memory, a codec crash) breaks the whole pool, and nothing
+says which of the songs in flight killed it: each of them is then run again alone, in a
+process of its own, so only a song that kills its process alone fails ("worker died"),
+and the next songs go to a fresh pool.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -42,12 +49,14 @@ class StageWorkers:
         if self._pool is None:
             # fork, as torch's data loader does: the workers start at once and share the
             # parent's imports; they never touch the GPU.
-            preprocessor = self.preprocessor
-            self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker,
-                initargs=(preprocessor.config, preprocessor.cache_dir, preprocessor.mix_format,
-                          preprocessor.max_duration_minutes))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
+                                             initializer=_start_worker, initargs=self._worker_args())
         return self._pool
+
+    def _worker_args(self) -> tuple:
+        preprocessor = self.preprocessor
+        return (preprocessor.config, preprocessor.cache_dir, preprocessor.mix_format,
+                preprocessor.max_duration_minutes)
 
     def __enter__(self) -> "StageWorkers":
         return self
@@ -72,21 +81,60 @@ class StageWorkers:
                 failed = before(path) if before else None
                 yield failed or _outcome(self.preprocessor, method, path)
             return
-        pending: deque = deque()
+        pending: deque = deque()  # (path, its SongError or Future), in input order
         for path in paths:
             failed = before(path) if before else None
-            pending.append((path, failed or self._started_pool().submit(_run, method, path)))
+            pending.append((path, failed or self._submit(method, path, pending)))
             if len(pending) >= max(1, ahead):
-                yield self._collect(*pending.popleft())
+                yield self._collect(method, pending)
         while pending:
-            yield self._collect(*pending.popleft())
+            yield self._collect(method, pending)
 
-    def _collect(self, path, job) -> object:
+    def _submit(self, method: str, path, pending: deque) -> Future:
+        try:
+            return self._started_pool().submit(_run, method, path)
+        except BrokenProcessPool:  # a worker died since the last result was collected
+            self._recover(method, pending)
+            return self._started_pool().submit(_run, method, path)
+
+    def _recover(self, method: str, pending: deque) -> None:
+        """After a worker died: drops the broken pool (the next submit starts a fresh one)
+        and runs each song it failed again, one at a time, each in a process of its own."""
+        self._pool.shutdown()  # waits until the pool has settled every future it held
+        self._pool = None
+        for index, (path, job) in enumerate(pending):
+            if isinstance(job, Future) and isinstance(job.exception(), BrokenProcessPool):
+                pending[index] = (path, _done(self._alone(method, path)))
+
+    def _alone(self, method: str, path) -> tuple[object, list[str], dict[str, float]]:
+        """`_run` in a process of its own, which only this song can kill."""
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_run_alone, args=(sender, self._worker_args(), method, path))
+        process.start()
+        sender.close()  # so that its death reads as the end of the pipe
+        try:
+            return receiver.recv()
+        except EOFError:  # it died before it could answer
+            process.join()
+            return SongError(path, f"worker died: {_death(process.exitcode)}"), [], {}
+        except BaseException:  # interrupted here: it must not outlive the run
+            process.terminate()
+            raise
+        finally:
+            receiver.close()
+            process.join()
+
+    def _collect(self, method: str, pending: deque) -> object:
+        path, job = pending[0]
+        if isinstance(job, Future) and isinstance(job.exception(), BrokenProcessPool):
+            self._recover(method, pending)
+        path, job = pending.popleft()
         if isinstance(job, SongError):
             return job
         try:
             result, notes, seconds = job.result()
-        except Exception as error:  # the worker itself died (e.g. out of memory)
+        except Exception as error:  # the worker could not send the song back
             return song_error(path, error, "worker")
         for stage, spent in seconds.items():
             self.preprocessor.seconds[stage] += spent
@@ -97,6 +145,23 @@ class StageWorkers:
         else:
             self.preprocessor.notes[str(path)] = earlier + notes
         return result
+
+
+def _done(outcome) -> Future:
+    future = Future()
+    future.set_result(outcome)
+    return future
+
+
+def _death(exitcode: int | None) -> str:
+    """What is known of how a process ended."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"killed by {name}" + (" (out of memory?)" if -exitcode == signal.SIGKILL else "")
+    return f"exit code {exitcode}"
 
 
 def _outcome(preprocessor: SongPreprocessor, method: str, path) -> object:
@@ -122,3 +187,10 @@ def _run(method: str, path) -> tuple[object, list[str], dict[str, float]]:
     _worker.seconds.clear()
     result = _outcome(_worker, method, path)
     return result, _worker.notes.pop(str(path), []), dict(_worker.seconds)
+
+
+def _run_alone(sender, worker_args: tuple, method: str, path) -> None:
+    """In a process of its own: one song's `_run`, sent back through the pipe."""
+    _start_worker(*worker_args)
+    sender.send(_run(method, path))
+    sender.close()
