@@ -245,6 +245,13 @@ def test_fetch_with_wrong_sha256_fails_without_extracting(server, tmp_path):
 # ---------------------------------------------------------------- safe extraction
 
 
+def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:
+    """An archive member that is a symbolic (or, with LNKTYPE, hard) link to `target`."""
+    member = tarfile.TarInfo(name)
+    member.type, member.linkname = kind, target
+    return member
+
+
 def malicious_archive(path: Path, kind: str, outside: Path) -> str:
     """Write a .tgz with one good file and one hostile member; return the hostile member's name."""
     with tarfile.open(path, "w:gz") as tar:
@@ -258,44 +265,22 @@ def malicious_archive(path: Path, kind: str, outside: Path) -> str:
         elif kind == "absolute":
             members.append((tarfile.TarInfo(str(outside / "abs-evil")), b"evil"))
         elif kind in ("symlink-etc", "symlink-up"):
-            link = tarfile.TarInfo("artist20/escape")
-            link.type, link.linkname = tarfile.SYMTYPE, "/etc" if kind == "symlink-etc" else "../.."
-            members.append((link, None))
+            members.append((_link("artist20/escape", "/etc" if kind == "symlink-etc" else "../.."), None))
         elif kind == "link-chain":
             # Each link looks inside on its own; followed on disk they reach the parent.
-            first = tarfile.TarInfo("q/r")
-            first.type, first.linkname = tarfile.SYMTYPE, ".."
-            second = tarfile.TarInfo("p")
-            second.type, second.linkname = tarfile.SYMTYPE, "q/r"
-            third = tarfile.TarInfo("p/up")
-            third.type, third.linkname = tarfile.SYMTYPE, ".."
-            members += [(first, None), (second, None), (third, None)]
+            members += [(_link("q/r", ".."), None), (_link("p", "q/r"), None), (_link("p/up", ".."), None)]
         elif kind == "link-chain-dotdot":
             # x/y/d is the target itself, so d/../.. is above it; lexically each stays inside.
-            first = tarfile.TarInfo("x/y/d")
-            first.type, first.linkname = tarfile.SYMTYPE, "../.."
-            second = tarfile.TarInfo("x/y/e")
-            second.type, second.linkname = tarfile.SYMTYPE, "d/../.."
-            members += [(first, None), (second, None)]
+            members += [(_link("x/y/d", "../.."), None), (_link("x/y/e", "d/../.."), None)]
         elif kind == "link-chain-reordered":
             # a/l is inside while c is a folder; the later link c -> . takes a/l out.
-            first = tarfile.TarInfo("a/l")
-            first.type, first.linkname = tarfile.SYMTYPE, "../c/../x"
-            second = tarfile.TarInfo("c")
-            second.type, second.linkname = tarfile.SYMTYPE, "."
-            members += [(first, None), (second, None)]
-            hostile = first.name
+            members += [(_link("a/l", "../c/../x"), None), (_link("c", "."), None)]
+            hostile = "a/l"
         elif kind == "hardlink-to-symlink":
             # The link itself is inside; a hard link to it copies its text one folder up.
-            link = tarfile.TarInfo("artist20/s")
-            link.type, link.linkname = tarfile.SYMTYPE, ".."
-            hard = tarfile.TarInfo("h")
-            hard.type, hard.linkname = tarfile.LNKTYPE, "artist20/s"
-            members += [(link, None), (hard, None)]
+            members += [(_link("artist20/s", ".."), None), (_link("h", "artist20/s", tarfile.LNKTYPE), None)]
         elif kind == "hardlink-out":
-            hard = tarfile.TarInfo("artist20/hard")
-            hard.type, hard.linkname = tarfile.LNKTYPE, "../../etc/passwd"
-            members.append((hard, None))
+            members.append((_link("artist20/hard", "../../etc/passwd", tarfile.LNKTYPE), None))
         elif kind == "fifo":
             fifo = tarfile.TarInfo("artist20/pipe")
             fifo.type = tarfile.FIFOTYPE
