@@ -185,4 +185,5 @@ def test_unusual_but_sane_training_values_are_accepted():
     config = SingerClassifierConfig(sampling_rate=48000, chunk_seconds=10.0, chunk_hop_seconds=2.5,
                                     chunk_batch_size=64, head_hidden_size=2048, head_dropout=0.5)
     assert config.chunk_samples == 480000
-    assert PreprocessConfig(sampling_rate=48000, segment_seconds=10.0, hop_seconds=2.5, silence_db=-60.0).hop_seconds == 2.5
+    preprocessing = PreprocessConfig(sampling_rate=48000, segment_seconds=10.0, hop_seconds=2.5, silence_db=-60.0)
+    assert preprocessing.hop_seconds == 2.5
