@@ -101,7 +101,9 @@ def predict_segments(model, dataset, collator, batch_size: int = 16, autocast: s
     from unittest import mock
 
     import torch
-    from transformers import Trainer, TrainingArguments
+    from transformers import TrainingArguments
+
+    from .training import SingerTrainer  # its DataParallel splits input_lengths per replica
 
     if embeddings:
         collator = _asking_for_embeddings(collator)
@@ -110,7 +112,7 @@ def predict_segments(model, dataset, collator, batch_size: int = 16, autocast: s
         args = TrainingArguments(output_dir=output_dir or scratch, per_device_eval_batch_size=batch_size,
                                  report_to=[], remove_unused_columns=False, use_cpu=not torch.cuda.is_available(),
                                  dataloader_pin_memory=torch.cuda.is_available())
-        trainer = Trainer(model=model, args=args, data_collator=collator)
+        trainer = SingerTrainer(model=model, args=args, data_collator=collator)
         predictions = trainer.predict(dataset).predictions
         precision = f"{str(model.dtype).removeprefix('torch.')} weights, autocast {trainer.accelerator.mixed_precision}"
     logits, vectors = predictions if embeddings else (predictions, None)

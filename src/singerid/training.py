@@ -24,7 +24,7 @@ from .digests import weights_digest
 from .evaluation import autocast_for, classification_metrics, evaluate_split, probabilities_from_logits
 from .errors import unavailable
 from .gallery import DEFAULT_FALSE_ACCEPT_RATE
-from .models import STRATEGIES, SingerClassifier, SingerClassifierConfig, portable_name
+from .models import STRATEGIES, SingerClassifier, SingerClassifierConfig, SingerDataParallel, portable_name
 from .preprocessing import PreprocessConfig
 from .reports import TRAINING_CURVES, plot_training_curves, write_reports
 
@@ -196,7 +196,8 @@ def cache_pooled_features(model: SingerClassifier, dataset, collator: AudioColla
 
 # -- the run -----------------------------------------------------------------------------
 class SingerTrainer(Trainer):
-    """Trainer whose evaluation batches are collated without random cropping."""
+    """Trainer whose evaluation batches are collated without random cropping, and whose
+    DataParallel (several GPUs, no distributed launch) splits `input_lengths` per replica."""
 
     def __init__(self, *args, eval_collator=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -208,6 +209,12 @@ class SingerTrainer(Trainer):
             return super().get_eval_dataloader(eval_dataset)
         finally:
             self.data_collator = train_collator
+
+    def _wrap_model(self, model, training=True, dataloader=None):
+        wrapped = super()._wrap_model(model, training, dataloader)
+        if type(wrapped) is torch.nn.DataParallel:  # Trainer's own, with its defaults: ours instead
+            wrapped = SingerDataParallel(wrapped.module)
+        return wrapped
 
 
 def build_model(model_args: ModelArguments, names: list[str], preprocessing: PreprocessConfig | None) -> SingerClassifier:

@@ -2,7 +2,7 @@
 
 from .singer.backbones import PRESETS, UnsupportedBackbone, load_backbone, portable_name
 from .singer.configuration_singer import STRATEGIES, SingerClassifierConfig
-from .singer.modeling_singer import SingerClassifier
+from .singer.modeling_singer import SingerClassifier, SingerDataParallel
 
-__all__ = ["PRESETS", "STRATEGIES", "SingerClassifier", "SingerClassifierConfig", "UnsupportedBackbone",
-           "load_backbone", "portable_name"]
+__all__ = ["PRESETS", "STRATEGIES", "SingerClassifier", "SingerClassifierConfig", "SingerDataParallel",
+           "UnsupportedBackbone", "load_backbone", "portable_name"]

@@ -330,6 +330,26 @@ class SingerClassifier(PreTrainedModel):
         return (states * mask).sum(dim=frame_dim) / mask.sum(dim=frame_dim)
 
 
+class SingerDataParallel(nn.DataParallel):
+    """`nn.DataParallel` that gives each replica the `input_lengths` of its own inputs.
+
+    DataParallel splits tensors along the batch but copies a list whole to every replica;
+    the lengths stay host ints (a tensor would be moved to each replica's device and read
+    back), split here like the inputs they describe, so no replica waits for its device."""
+
+    def scatter(self, inputs, kwargs, device_ids):
+        lengths = (kwargs or {}).get("input_lengths")
+        if lengths is None:
+            return super().scatter(inputs, kwargs, device_ids)
+        inputs, pieces = super().scatter(inputs, {**kwargs, "input_lengths": None}, device_ids)
+        start = 0
+        for args, options in zip(inputs, pieces):
+            count = len(args[0] if args else options["input_values"])
+            options["input_lengths"] = list(lengths[start : start + count])
+            start += count
+        return inputs, pieces
+
+
 def _checked_lengths(input_lengths: Sequence[int], input_values: torch.Tensor) -> list[int]:
     lengths = [operator.index(n) for n in input_lengths]
     if len(lengths) != len(input_values):
