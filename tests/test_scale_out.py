@@ -1,12 +1,14 @@
 """accelerate launch with 2 CPU processes (gloo): preprocessing shares separation out,
 training runs as DDP. Each in a subprocess, as a user would launch it."""
 
+import csv
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from datasets import load_from_disk
 
@@ -67,3 +69,51 @@ def test_training_runs_as_ddp_over_two_processes(tmp_path, strategy):
     assert summary["batch_size"] == 4  # 2 per process × 2 processes
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["test"]["num_segments"] == 6 and metrics["test"]["num_songs"] == 3  # gathered, not duplicated
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """A random tiny model and five songs it tells apart, one of them not audio."""
+    import torch
+
+    from helpers import write_tone
+    from singerid import SingerClassifier
+
+    root = tmp_path_factory.mktemp("library")
+    torch.manual_seed(3)
+    model = SingerClassifier.from_backbone("tiny-mert", id2label={0: "ann", 1: "bob", 2: "cat", 3: "dan"})
+    model.config.preprocessing = {"separator": "none", "remove_silence": False, "sampling_rate": 16000}
+    model.save_pretrained(root / "model")
+    songs = [write_tone(root / "songs" / f"song{index}.wav", seconds=2.0 + index, freq=110.0 * (index + 1))
+             for index in range(4)]
+    (root / "songs" / "song2 broken.mp3").write_text("not audio")
+    return root / "model", root / "songs"
+
+
+@pytest.mark.parametrize("command", ["predict", "embed"])
+def test_two_processes_share_the_songs_and_answer_as_one(tmp_path, library, command):
+    model, songs = library
+    shared, single = ((tmp_path / name / "answers.csv") if command == "predict" else tmp_path / name
+                      for name in ("shared", "single"))
+    options = ["--model", str(model), "--input", str(songs), "--workers", "1"]
+    done = _launch("-m", "singerid", command, *options, "--output", str(shared),
+                   *(["--scores", "true"] if command == "predict" else []))
+    assert "process 0 of 2: predicting 3 songs" in done.stderr  # five songs: 3 and 2
+    assert "process 1 of 2: predicting 2 songs" in done.stderr
+    assert done.stdout.count("→") == 1  # reported once, by the main process
+    alone = subprocess.run([sys.executable, "-m", "singerid", command, *options, "--output", str(single),
+                            *(["--scores", "true"] if command == "predict" else [])],
+                           capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
+    assert alone.returncode == 0, alone.stderr[-4000:]
+    if command == "predict":
+        rows = [list(csv.reader(path.open())) for path in (shared, single)]
+        assert [row[0::2] for row in rows[0]] == [row[0::2] for row in rows[1]]  # IDs and singers, in order
+        assert [float(cell) for row in rows[0] for cell in row[2::2]] == \
+            pytest.approx([float(cell) for row in rows[1] for cell in row[2::2]], abs=1e-5)
+        errors = [path.with_name("answers.errors.tsv").read_text() for path in (shared, single)]
+    else:
+        embedded = [load_from_disk(str(path)) for path in (shared, single)]
+        assert embedded[0]["id"] == embedded[1]["id"] == ["song0", "song1", "song2", "song3"]
+        assert np.allclose(embedded[0]["embedding"], embedded[1]["embedding"], atol=1e-5)
+        errors = [(path / "errors.tsv").read_text() for path in (shared, single)]
+    assert errors[0] == errors[1] and errors[0].count("song2 broken.mp3") == 1

@@ -34,6 +34,7 @@ from .gallery import GALLERY_FILE, UNKNOWN_LABEL, Gallery
 from .names import file_names, text_cell, write_errors_file
 from .preprocessing import PreprocessConfig, SongPreprocessor
 from .preprocessing.separation import check_recorded_separator
+from .preprocessing.shares import all_shares, launched_processes, this_share
 from .preprocessing.silence import original_spans, removed_spans
 from .preprocessing.stages import PreparedSong
 from .preprocessing.workers import StageWorkers, default_workers
@@ -192,6 +193,9 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     when available), with the model in `dtype` when given (e.g. "bfloat16"), while
     `workers` processes (default: one per core, less one) decode and clean the next songs.
     A song longer than `max_duration_minutes` (None: no limit) is that song's error.
+
+    Under `accelerate launch`, each process predicts its share of the songs on its own
+    device (`preprocessing.shares`), and every process returns all of them, in input order.
     """
     if open_set:
         gallery = _open_set_gallery(model, gallery, unknown_label)
@@ -199,7 +203,9 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     if open_set and gallery.embedding_size != model.config.embedding_size:
         raise SingeridError(f"{GALLERY_FILE}: its embeddings have {gallery.embedding_size} values, the model's "
                             f"{model.config.embedding_size}: the gallery is another model's; enroll its singers anew")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    state = launched_processes()  # under accelerate launch, each process predicts its share on its device
+    if device is None:
+        device = str(state.device) if state.num_processes > 1 else "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     config = prediction_config(model, separator=separator, remove_silence=remove_silence, demucs_repo=demucs_repo)
     preprocessor = SongPreprocessor(config, cache_dir=cache_dir, device=device, demucs_repo=demucs_repo,
@@ -208,15 +214,17 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
 
     ids = ids or song_ids([Path(path) for path in paths])
     predictions = [SongPrediction(id=song_id, path=str(path)) for song_id, path in zip(ids, paths)]
+    mine = this_share(predictions, state, "predicting")
     ready: list[tuple[SongPrediction, PreparedSong]] = []
     classify = functools.partial(_classify_isolated, model, names=names, top_k=top_k, device=device,
                                  embeddings=open_set or embeddings, timeline=timeline)
-    workers = min(default_workers() if workers is None else workers, max(1, len(paths)))
+    workers = min(default_workers() if workers is None else workers, max(1, len(mine)))
     with StageWorkers(preprocessor, workers) as pool:
         # Separation stays here (on the device); the workers clean what it has separated.
-        songs = pool.prepared((prediction.path for prediction in predictions),
+        songs = pool.prepared((prediction.path for prediction in mine),
                               before=_separation(preprocessor) if preprocessor.separator else None)
-        for prediction, song in zip(tqdm(predictions, desc="predicting", unit="song", disable=not progress), songs):
+        bar = tqdm(mine, desc="predicting", unit="song", disable=not progress or not state.is_local_main_process)
+        for prediction, song in zip(bar, songs):
             if isinstance(song, SongError):
                 _fail(prediction, song)
             else:
@@ -228,8 +236,8 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     if ready:
         classify(ready)
     if open_set:
-        _identify(gallery, [p for p in predictions if p.error is None], top_k, unknown_label)
-    return predictions
+        _identify(gallery, [p for p in mine if p.error is None], top_k, unknown_label)
+    return all_shares(state, mine, len(predictions))
 
 
 def _open_set_gallery(model, gallery: Gallery | None, unknown_label: str) -> Gallery:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -74,6 +75,13 @@ def claim(folder: str | Path, prog: str, argv: list[str] | None, options: Output
     from ..outputs import claim_output
 
     return claim_output(folder, prog, command_line(argv), overwrite=options.overwrite)
+
+
+def log_progress() -> None:
+    """singerid's own progress messages (e.g. each process's share under accelerate launch)
+    on stderr; other libraries keep their warnings-only default."""
+    logging.basicConfig(format="%(levelname)s %(message)s")
+    logging.getLogger("singerid").setLevel(logging.INFO)
 
 
 def command(main):

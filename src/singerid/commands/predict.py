@@ -9,6 +9,9 @@ spreadsheet would read as a formula gets a leading ' unless --raw_cells.
 the top singers' probabilities) and `DIR/<ID>.png` (those over the song's time) per song
 predicted (<ID> made a file name inside DIR: see `names.file_names`); their resolution
 is the model's chunk hop (5 s by default).
+
+`accelerate launch -m singerid predict ...` shares the songs between the processes, each
+on its own device; the main process writes the one answers file, as one process would.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from typing import Literal
 
 from ..gallery import UNKNOWN_LABEL
 from ..names import file_names
+from ..preprocessing.shares import launched_processes
 from ..prediction import check_answers_path, find_audio_files, predict_songs, write_predictions, write_timeline
-from . import OutputOptions, claim, command, parse
+from . import OutputOptions, claim, command, log_progress, parse
 
 DTYPES = Literal["float32", "bfloat16", "float16"]
 
@@ -73,6 +77,7 @@ class PredictArguments:
 def main(argv: list[str] | None = None) -> int:
     args, options, output = parse(argv, PredictArguments, SongOptions, OutputOptions, prog="predict",
                                   description=__doc__.splitlines()[0])
+    log_progress()
     files = find_audio_files(args.input)
     if not files:
         raise FileNotFoundError(f"no audio files in {' '.join(args.input)}; give song files or folders holding them")
@@ -82,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                                 remove_silence=args.remove_silence, open_set=args.open_set,
                                 unknown_label=args.unknown_label, timeline=args.timeline is not None,
                                 **asdict(options))
+    if not launched_processes().is_main_process:  # a helper under accelerate launch: the main process writes
+        return 0
     errors = write_predictions(args.output, predictions, args.scores, raw_cells=args.raw_cells)
     done = [p for p in predictions if p.error is None]
     quiet = sum(p.nothing_audible for p in done)

@@ -25,6 +25,7 @@ from ..models import portable_name
 from ..errors import SingeridError, SongError
 from .config import PreprocessConfig
 from .corpus import Song, find_songs
+from .shares import launched_processes, this_share
 from .stages import SongPreprocessor
 from .workers import StageWorkers
 from .splits import SPLITS, albums_in_several_splits, split_by_album, split_from_lists
@@ -98,10 +99,7 @@ def preprocess_corpus(
     songs (on its own GPU), and the main process then assembles the dataset from the
     shared cache; the other processes return None.
     """
-    import torch
-    from accelerate import PartialState
-
-    state = PartialState(cpu=not torch.cuda.is_available())  # gloo between CPU processes
+    state = launched_processes()
     songs = find_songs(input_dir)
     if not songs:
         raise NothingProcessed(f"{input_dir}: no audio files found in <artist>/<album>/<track> folders")
@@ -123,11 +121,7 @@ def preprocess_corpus(
     with tempfile.TemporaryDirectory(prefix="singerid-arrow-") as arrow_cache, _datasets_bars_off():
         with StageWorkers(preprocessor, workers) as pool:
             if preprocessor.separator is not None:
-                mine = songs[state.process_index :: state.num_processes]
-                if state.num_processes > 1:
-                    logger.info("process %d of %d: separating %d songs", state.process_index,
-                                state.num_processes, len(mine))
-                _separate_all(pool, mine, reports, separation_batch)
+                _separate_all(pool, this_share(songs, state, "separating"), reports, separation_batch)
                 state.wait_for_everyone()
             if not state.is_main_process:
                 return None
