@@ -12,6 +12,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from datasets import Audio, ClassLabel, Dataset, Features, Value
@@ -69,7 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         uncached = epoch_times(model, data, collator, args.epochs, scratch)
         started = time.perf_counter()
-        features = cache_pooled_features(model, data, collator)
+        features = cache_pooled_features(model, data, collator, cache_dir=Path(scratch, "features"))
         cache_seconds = time.perf_counter() - started
         cached = epoch_times(model, features, feature_collator, args.epochs, scratch)
     slow, fast = statistics.median(uncached), statistics.median(cached)

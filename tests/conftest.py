@@ -1,5 +1,6 @@
-"""Shared fixtures: a tiny random-weight demucs in its local-repo format, a MERT-format
-checkpoint. Tests run offline; the inputs they share are made by helpers.py."""
+"""Shared fixtures: singerid's cache folder per test, a tiny random-weight demucs in its
+local-repo format, a MERT-format checkpoint. Tests run offline; the inputs they share are
+made by helpers.py."""
 
 from __future__ import annotations
 
@@ -12,6 +13,23 @@ from helpers import write_mert_checkpoint
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory):
+    """singerid's cache for module- and session-wide fixtures: never the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SINGERID_CACHE", str(tmp_path_factory.mktemp("singerid_cache")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def singerid_cache(tmp_path_factory, monkeypatch) -> Path:
+    """singerid's cache for each test alone: copies of a dataset share its fingerprint, so a
+    shared cache would let a test compare a cache with itself."""
+    folder = tmp_path_factory.mktemp("singerid_cache")
+    monkeypatch.setenv("SINGERID_CACHE", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -83,6 +83,34 @@ def test_half_precision_separation_is_recorded_and_cached_apart(tmp_path, demucs
     assert np.corrcoef(stems[False], stems[True])[0, 1] > 0.9  # the same stem, to half precision
 
 
+def test_half_precision_stems_are_keyed_by_the_dtype_they_ran_in(tmp_path, demucs_repo, monkeypatch):
+    import hashlib
+
+    from singerid.digests import file_digest
+    from singerid.preprocessing import workers
+
+    song = write_tone(tmp_path / "a" / "b" / "song.flac", seconds=2.0, freq=200.0)
+
+    def preprocessor(half, device):
+        config = PreprocessConfig(sampling_rate=16000, separator="tiny_htdemucs", separator_half=half)
+        return SongPreprocessor(config, cache_dir=tmp_path / "cache", device=device, demucs_repo=demucs_repo)
+
+    cpu, cuda = preprocessor(True, "cpu"), preprocessor(True, "cuda")  # cuda is only named: nothing runs there
+    assert (cpu.separator.dtype, cuda.separator.dtype) == ("bfloat16", "float16")
+    cpu.vocals(song)
+    assert cpu.is_cached(song) and not cuda.is_cached(song)  # a CPU's bfloat16 stem is no GPU's float16 one
+    # The workers key the stems as the main process does.
+    monkeypatch.setattr(workers, "_worker", None)
+    workers._start_worker(*workers.StageWorkers(cpu, 2)._worker_args())
+    assert workers._worker._cache_path(song) == cpu._cache_path(song)
+    # Full precision keeps the key it always had, so existing caches stay valid.
+    full = preprocessor(False, "cpu")
+    params = {"separator": "tiny_htdemucs", "weights": full.separator.weights, "sampling_rate": 16000, "format": 2}
+    key = hashlib.sha256((file_digest(song) + json.dumps(params, sort_keys=True)).encode()).hexdigest()
+    assert full._cache_path(song) == tmp_path / "cache" / "vocals" / key[:2] / f"{key}.flac"
+    assert full._cache_path(song) == preprocessor(False, "cuda")._cache_path(song)
+
+
 def test_a_config_written_with_a_demucs_repo_path_still_loads(tmp_path):
     (tmp_path / "preprocess_config.json").write_text(json.dumps(
         {"sampling_rate": 16000, "separator": "htdemucs", "demucs_repo": "/some/dir", "remove_silence": True}))

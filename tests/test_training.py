@@ -83,6 +83,24 @@ def test_a_saved_and_reloaded_backbone_keeps_its_feature_cache_key(dataset_dir, 
     assert backbone_digest(half) != backbone_digest(model)  # other weights' bytes: other features
 
 
+@pytest.mark.parametrize("options, cache", [
+    ([], "singerid_cache/features"),
+    (["--leave_out_artists", "artist_2"], "singerid_cache/features"),
+    (["--cache_dir", "{tmp}/cache"], "cache/features"),
+    (["--feature_cache_dir", "{tmp}/shared"], "shared"),
+], ids=["default", "leave_out_artists", "cache_dir", "feature_cache_dir"])
+def test_training_writes_nothing_into_the_dataset_folder(dataset_dir, tmp_path, singerid_cache, options, cache):
+    dataset = shutil.copytree(dataset_dir, tmp_path / "dataset")  # no cache of an earlier test's beside it
+    before = sorted(dataset.rglob("*"))
+    options = [option.format(tmp=tmp_path) for option in options]
+    assert train_main(["--dataset", str(dataset), "--strategy", "weighted_sum", "--output_dir", str(tmp_path / "run"),
+                       "--max_steps", "1", *options, *QUICK]) == 0
+    assert sorted(dataset.rglob("*")) == before
+    cache = singerid_cache / "features" if cache.startswith("singerid_cache") else tmp_path / cache
+    assert list(cache.glob("*.arrow"))  # the features' shards
+    assert {path for path in singerid_cache.rglob("*") if path.is_file()} <= set(cache.glob("*"))
+
+
 def test_training_writes_the_model_metrics_and_plots(weighted_sum_run, dataset_dir):
     files = {path.name for path in weighted_sum_run.iterdir()}
     assert {"model.safetensors", "config.json", "preprocessor_config.json", "modeling_singer.py", "metrics.json",
@@ -277,12 +295,10 @@ def test_torch_compile_trains_and_saves_a_loadable_model(dataset_dir, tmp_path):
 
 
 def test_a_cache_built_in_shares_equals_one_built_by_one_process(dataset_dir, tmp_path):
-    import shutil
-
-    model, _, collator = _model_and_data(dataset_dir)
-    copies = [shutil.copytree(dataset_dir, tmp_path / name) for name in ("one", "shares")]  # separate caches
-    one = cache_pooled_features(model, encoded_audio(load_from_disk(str(copies[0]))["train"]), collator)
-    shares = cache_pooled_features(model, encoded_audio(load_from_disk(str(copies[1]))["train"]), collator,
+    model, data, collator = _model_and_data(dataset_dir, "train")
+    one = cache_pooled_features(model, data, collator, cache_dir=tmp_path / "one")
+    shares = cache_pooled_features(model, data, collator, cache_dir=tmp_path / "shares",
                                    process=(1, 2))  # the second of two processes: its shards first
+    assert len(list((tmp_path / "shares").glob("*.arrow"))) == 8  # built anew, not read from the first
     assert one["song_id"] == shares["song_id"]
     np.testing.assert_allclose(np.asarray(one["features"]), np.asarray(shares["features"]), atol=1e-6)

@@ -59,19 +59,16 @@ def without_artists(dataset: DatasetDict, artists: list[str]) -> DatasetDict:
     if len(kept) < 2:
         raise ValueError(f"leaving out {', '.join(artists)} leaves {len(kept)} artist(s): training needs two")
     relabel = {names.index(name): label for label, name in enumerate(kept)}
-
-    def keep(labels):
-        return [label in relabel for label in labels]
-
-    def renumber(labels):
-        return {"label": [relabel[label] for label in labels]}
-
     parts = {}
     for split, part in dataset.items():
-        features = part.features.copy()
-        features["label"] = ClassLabel(names=kept)
-        parts[split] = part.filter(keep, input_columns="label", batched=True).map(
-            renumber, input_columns="label", batched=True, features=features)
+        # New labels, then the kept rows' indices: both small, both kept in memory. datasets'
+        # filter and map would write cache files beside the dataset's own, and the map a copy
+        # of every segment's audio. A left-out row's -1 ("no label") is selected away.
+        labels = list(part["label"])
+        relabelled = part.remove_columns("label").add_column(
+            "label", [relabel.get(label, -1) for label in labels], feature=ClassLabel(names=kept))
+        rows = [row for row, label in enumerate(labels) if label in relabel]
+        parts[split] = relabelled.select_columns(part.column_names).select(rows)
     return DatasetDict(parts)
 
 

@@ -1,7 +1,7 @@
 """Training: arguments, data, the Trainer, the cached weighted-sum path, and the outputs.
 
     dataset (audio, label, song_id) ─▶ SingerClassifier.from_backbone ─▶ Trainer
-        weighted_sum: per-layer pooled features computed once (datasets cache) ─▶ head only
+        weighted_sum: per-layer pooled features computed once (singerid's cache) ─▶ head only
         finetune: audio segments ─▶ the whole model
     ─▶ best checkpoint by validation song top-1 ─▶ save_pretrained
     ─▶ full-model evaluation on validation and test ─▶ metrics.json, confusion matrix
@@ -26,6 +26,7 @@ from .errors import unavailable
 from .gallery import DEFAULT_FALSE_ACCEPT_RATE
 from .models import STRATEGIES, SingerClassifier, SingerClassifierConfig, SingerDataParallel, portable_name
 from .preprocessing import PreprocessConfig
+from .preprocessing.stages import default_cache_dir
 from .reports import TRAINING_CURVES, plot_training_curves, write_reports
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ class DataArguments:
                                            "audio, label (ClassLabel) and song_id"})
     feature_cache: bool = field(default=True, metadata={
         "help": "weighted_sum: compute each segment's pooled backbone features once and train the head on them"})
+    cache_dir: str | None = field(default=None, metadata={
+        "help": "weighted_sum: feature cache, in CACHE_DIR/features (default $SINGERID_CACHE or ~/.cache/singerid)"})
+    feature_cache_dir: str | None = field(default=None, metadata={
+        "help": "folder for the feature cache alone, e.g. on storage several nodes share (default: CACHE_DIR/features)"})
     leave_out_artists: list[str] | None = field(default=None, metadata={
         "help": "artists kept out of training entirely (their songs stay in the dataset for open-set evaluation)"})
     false_accept_rate: float = field(default=DEFAULT_FALSE_ACCEPT_RATE, metadata={
@@ -146,11 +151,18 @@ def backbone_digest(model: SingerClassifier) -> str:
 FEATURE_SHARDS = 8
 
 
+def feature_cache_dir(cache_dir: str | Path | None = None) -> Path:
+    """Where pooled features are cached: the `features` folder of singerid's cache."""
+    return Path(cache_dir or default_cache_dir()) / "features"
+
+
 def cache_pooled_features(model: SingerClassifier, dataset, collator: AudioCollator, batch_size: int = 16,
-                          autocast: str = "no", process: tuple[int, int] | None = None):
+                          autocast: str = "no", process: tuple[int, int] | None = None,
+                          cache_dir: str | Path | None = None):
     """`dataset` with a `features` column `[L+1, D]` per segment, computed once with the
-    frozen backbone and kept in datasets' cache, keyed by the data, the backbone and the
-    compute precision (`autocast`: "no", "bf16" or "fp16"; features are stored in fp32).
+    frozen backbone and kept in `cache_dir` (default: `feature_cache_dir()`), keyed by the
+    data, the backbone and the compute precision (`autocast`: "no", "bf16" or "fp16";
+    features are stored in fp32).
 
     Every process computes its share of the shards (`process`: its index and the count;
     default accelerate's), waits for the others, then reads the whole cache."""
@@ -159,6 +171,7 @@ def cache_pooled_features(model: SingerClassifier, dataset, collator: AudioColla
     from datasets.fingerprint import Hasher
 
     state = PartialState() if process is None else None
+    folder = Path(cache_dir) if cache_dir else feature_cache_dir()
     rank, processes = process or (state.process_index, state.num_processes)
     config = model.config
     fingerprint = Hasher.hash([dataset._fingerprint, backbone_digest(model), config.layer_norm_per_layer,
@@ -181,9 +194,11 @@ def cache_pooled_features(model: SingerClassifier, dataset, collator: AudioColla
     shards = max(1, min(FEATURE_SHARDS, len(dataset)))
 
     def shard(index: int):
+        key = Hasher.hash([fingerprint, index, shards])
+        # Named in our cache: datasets' default puts it beside the dataset's own files.
         return dataset.shard(shards, index, contiguous=True).map(
             compute, batched=True, batch_size=batch_size, remove_columns=["audio"], features=features,
-            new_fingerprint=Hasher.hash([fingerprint, index, shards]),
+            new_fingerprint=key, cache_file_name=str(folder / f"{key}.arrow"),
             desc=f"pooled backbone features, shard {index + 1}/{shards} (process {rank + 1} of {processes})")
 
     model.eval()
@@ -250,9 +265,12 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
     if model.config.strategy == "weighted_sum" and data_args.feature_cache:
         model.to(args.device)
         autocast = autocast_for(training_precision(args))
-        train_data = cache_pooled_features(model, train_data, eval_collator, args.per_device_eval_batch_size, autocast)
+        cache_dir = data_args.feature_cache_dir or feature_cache_dir(data_args.cache_dir)
+        train_data = cache_pooled_features(model, train_data, eval_collator, args.per_device_eval_batch_size, autocast,
+                                           cache_dir=cache_dir)
         if eval_data is not None:
-            eval_data = cache_pooled_features(model, eval_data, eval_collator, args.per_device_eval_batch_size, autocast)
+            eval_data = cache_pooled_features(model, eval_data, eval_collator, args.per_device_eval_batch_size,
+                                              autocast, cache_dir=cache_dir)
         train_collator = eval_collator = feature_collator
 
     validation_songs = list(dataset["validation"]["song_id"]) if has_validation else []

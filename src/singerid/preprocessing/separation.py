@@ -94,6 +94,13 @@ def weights_cached(name: str) -> bool:
                for sig in signatures)
 
 
+def half_dtype(device: str) -> str:
+    """The dtype half-precision separation runs in on `device`: float16 on CUDA (tensor
+    cores; more mantissa than bfloat16), bfloat16 on the CPU (autocast's fast CPU kernels
+    are bfloat16; float16 there is emulated and slower)."""
+    return "bfloat16" if device.split(":")[0] == "cpu" else "float16"
+
+
 class VocalSeparator:
     """Separates the vocal stem of a mixture with a demucs model.
 
@@ -102,11 +109,10 @@ class VocalSeparator:
     (`<signature>-<checksum>.th` files and `<name>.yaml` bags); otherwise from the
     demucs/Hugging Face caches, or a download when online.
 
-    With `half`, demucs's windows run under autocast in float16 on CUDA (tensor cores; more
-    mantissa than bfloat16) and in bfloat16 on the CPU (autocast's fast CPU kernels are
-    bfloat16; float16 there is emulated and slower). The stems stay float32, and the weights
-    digest is the same: half is how the weights run, not what they are. Off by default
-    until its speed and fidelity are measured on real weights (benchmarks/separation_sdr.py).
+    With `half`, demucs's windows run under autocast in `half_dtype(device)`. The stems stay
+    float32, and the weights digest is the same: half is how the weights run, not what they
+    are. Off by default until its speed and fidelity are measured on real weights
+    (benchmarks/separation_sdr.py).
     """
 
     def __init__(self, name: str = "htdemucs", repo: str | Path | None = None, device: str | None = None,
@@ -138,6 +144,11 @@ class VocalSeparator:
         self.sampling_rate: int = self.model.samplerate
         self.channels: int = self.model.audio_channels
 
+    @property
+    def dtype(self) -> str:
+        """What demucs computes in: "float32", or with `half` the device's half dtype."""
+        return half_dtype(self.device) if self.half else "float32"
+
     def vocals(self, mix: np.ndarray) -> np.ndarray:
         """The vocal stem `[channels, samples]` of a mixture at `self.sampling_rate`."""
         return self.vocals_batch([mix])[0]
@@ -159,7 +170,7 @@ class VocalSeparator:
         for row, (wave, (mean, std)) in enumerate(zip(waves, stats)):
             batch[row, :, : wave.shape[-1]] = (wave - mean) / std
         device = torch.device(self.device)
-        half = torch.bfloat16 if device.type == "cpu" else torch.float16
+        half = getattr(torch, half_dtype(self.device))
         with torch.inference_mode(), torch.autocast(device.type, dtype=half, enabled=self.half):
             # The songs stay on the CPU; only split windows of `segment` seconds go to the
             # device, which bounds device memory however long the songs are. No random

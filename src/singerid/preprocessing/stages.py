@@ -6,8 +6,8 @@ the same way for both (`prepare`). Whatever goes wrong with one song becomes a
 
 The expensive stage, separation, is cached on disk per song, keyed by the file's
 content and what shapes the result (the separator and its weights' digest, never their
-path), so an interrupted run resumes where it stopped and a changed file at the same
-path is never served stale work.
+path; the dtype of a half-precision run), so an interrupted run resumes where it stopped
+and a changed file at the same path is never served stale work.
 """
 
 from __future__ import annotations
@@ -85,8 +85,10 @@ class SongPreprocessor:
         # What is recorded beside the results, and keys the cache: the weights used.
         self.config = replace(config, separator_weights=self.separator.weights if self.separator else
                               config.separator_weights if config.uses_separator else None)
-        # The rate and channels the separator takes (set by the main process for its workers).
+        # The rate and channels the separator takes, and the dtype it computes in (set by the
+        # main process for its workers).
         self.mix_format = (self.separator.sampling_rate, self.separator.channels) if self.separator else None
+        self.separator_dtype = self.separator.dtype if self.separator else None
 
     # -- the whole song ------------------------------------------------------------------
     def prepare(self, path: str | Path) -> PreparedSong:
@@ -227,7 +229,8 @@ class SongPreprocessor:
             "format": 2,  # bump when the cached content changes meaning
         }
         if self.config.separator_half:  # only then: full-precision caches keep their keys
-            params["half"] = True
+            # The dtype, not just "half": a CPU's bfloat16 stems are no GPU's float16 ones.
+            params["dtype"] = self.separator_dtype
         key = hashlib.sha256((file_digest(path) + json.dumps(params, sort_keys=True)).encode()).hexdigest()
         return self.cache_dir / "vocals" / key[:2] / f"{key}.flac"
 

@@ -56,7 +56,7 @@ class StageWorkers:
     def _worker_args(self) -> tuple:
         preprocessor = self.preprocessor
         return (preprocessor.config, preprocessor.cache_dir, preprocessor.mix_format,
-                preprocessor.max_duration_minutes)
+                preprocessor.max_duration_minutes, preprocessor.separator_dtype)
 
     def __enter__(self) -> "StageWorkers":
         return self
@@ -175,11 +175,11 @@ def _outcome(preprocessor: SongPreprocessor, method: str, path) -> object:
 _worker: SongPreprocessor | None = None
 
 
-def _start_worker(config, cache_dir, mix_format, max_duration_minutes=None) -> None:
+def _start_worker(config, cache_dir, mix_format, max_duration_minutes=None, separator_dtype=None) -> None:
     global _worker
     _worker = SongPreprocessor(config, cache_dir=cache_dir, load_separator=False,
                                max_duration_minutes=max_duration_minutes)
-    _worker.mix_format = mix_format
+    _worker.mix_format, _worker.separator_dtype = mix_format, separator_dtype
 
 
 def _run(method: str, path) -> tuple[object, list[str], dict[str, float]]:
