@@ -6,6 +6,7 @@ import re
 import subprocess
 from math import gcd
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -47,19 +48,9 @@ def decode(path: str | Path, sampling_rate: int | None = None, channels: int = 1
     from torchcodec.decoders import AudioDecoder
 
     path = Path(path)
-    if not path.is_file():
-        raise AudioDecodeError(path, "no such file")
-    if path.stat().st_size == 0:
-        raise AudioDecodeError(path, "empty file (0 bytes)")
-    try:
-        decoder = AudioDecoder(ffmpeg_path(path), sample_rate=sampling_rate, num_channels=channels)
-    except Exception as error:  # torchcodec raises RuntimeError/ValueError with ffmpeg's words
-        raise AudioDecodeError(path, f"not decodable: {_first_line(error)}") from None
-    header_s = decoder.metadata.duration_seconds  # from the header: nothing is decoded yet
+    header_s = _checked_header(path, max_duration_minutes)
+    decoder = AudioDecoder(ffmpeg_path(path), sample_rate=sampling_rate, num_channels=channels)
     limit_s = None if max_duration_minutes is None else max_duration_minutes * 60
-    if limit_s is not None and header_s is not None and header_s > limit_s + LIMIT_TOLERANCE_S:
-        raise AudioDecodeError(path, f"{_minutes(header_s, limit_s)} minutes long: {TOO_LONG} of "
-                                     f"{max_duration_minutes:g} minutes")
     stop_s = None if limit_s is None else limit_s + 2 * LIMIT_TOLERANCE_S
     try:
         wav = decoder.get_samples_played_in_range(0.0, stop_s).data.numpy()
@@ -77,10 +68,69 @@ def decode(path: str | Path, sampling_rate: int | None = None, channels: int = 1
     if wav.shape[-1] == 0:
         raise AudioDecodeError(path, NO_SAMPLES)
     if limit_s is not None and wav.shape[-1] / (sampling_rate or native) > limit_s + LIMIT_TOLERANCE_S:
-        said = "gives no length" if header_s is None else f"says {header_s / 60:.1f} minutes"
         raise AudioDecodeError(path, f"{TOO_LONG} of {max_duration_minutes:g} minutes (decoded up to the limit; "
-                                     f"its header {said})")
+                                     f"its header {_header_says(header_s)})")
     return wav.astype(np.float32, copy=False)
+
+
+def decode_windows(path: str | Path, sampling_rate: int, channels: int = 1, window_seconds: float = 60.0,
+                   max_duration_minutes: float | None = None) -> Iterator[np.ndarray]:
+    """`decode`'s samples in consecutive `[channels, samples]` windows of `window_seconds`
+    (the last one shorter), never more of the song in memory than a window.
+
+    A song whose header says it fits in one window is decoded by `decode`, as one window.
+    A longer one streams out of one ffmpeg process, whose resampler runs through the whole
+    song as torchcodec's does, so the windows join into `decode`'s samples exactly; ffmpeg
+    skips a damaged packet and goes on, as `decode` does when torchcodec stops at one.
+    """
+    header_s = _checked_header(path, max_duration_minutes)
+    if header_s is not None and header_s <= window_seconds:
+        yield decode(path, sampling_rate, channels, max_duration_minutes)
+        return
+    limit_s = None if max_duration_minutes is None else max_duration_minutes * 60
+    window = max(1, round(window_seconds * sampling_rate)) * channels * 4  # bytes of float32 samples
+    command = _ffmpeg_command(path, sampling_rate, channels, None if limit_s is None else limit_s + 2 * LIMIT_TOLERANCE_S)
+    decoded = 0
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as ffmpeg:
+        try:
+            while block := ffmpeg.stdout.read(window):
+                usable = len(block) // (4 * channels) * (4 * channels)
+                wav = np.ascontiguousarray(np.frombuffer(block[:usable], dtype="<f4").reshape(-1, channels).T)
+                decoded += wav.shape[-1]
+                if limit_s is not None and decoded / sampling_rate > limit_s + LIMIT_TOLERANCE_S:
+                    raise AudioDecodeError(path, f"{TOO_LONG} of {max_duration_minutes:g} minutes (decoded up to "
+                                                 f"the limit; its header {_header_says(header_s)})")
+                yield wav
+        finally:
+            ffmpeg.kill()
+    if not decoded:
+        raise AudioDecodeError(path, NO_SAMPLES)
+
+
+def _checked_header(path: str | Path, max_duration_minutes: float | None) -> float | None:
+    """The song's length from its header (None when it gives none), after the checks
+    `decode` makes before decoding: a file that exists, is not empty, opens, and is not
+    over `max_duration_minutes` by its header."""
+    from torchcodec.decoders import AudioDecoder
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioDecodeError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise AudioDecodeError(path, "empty file (0 bytes)")
+    try:
+        header_s = AudioDecoder(ffmpeg_path(path)).metadata.duration_seconds  # nothing is decoded yet
+    except Exception as error:  # torchcodec raises RuntimeError/ValueError with ffmpeg's words
+        raise AudioDecodeError(path, f"not decodable: {_first_line(error)}") from None
+    limit_s = None if max_duration_minutes is None else max_duration_minutes * 60
+    if limit_s is not None and header_s is not None and header_s > limit_s + LIMIT_TOLERANCE_S:
+        raise AudioDecodeError(path, f"{_minutes(header_s, limit_s)} minutes long: {TOO_LONG} of "
+                                     f"{max_duration_minutes:g} minutes")
+    return header_s
+
+
+def _header_says(header_s: float | None) -> str:
+    return "gives no length" if header_s is None else f"says {header_s / 60:.1f} minutes"
 
 
 def ffmpeg_path(path: str | Path) -> str:
@@ -92,12 +142,16 @@ def ffmpeg_path(path: str | Path) -> str:
 def _decode_tolerantly(path: Path, sampling_rate: int, channels: int, stop_s: float | None = None) -> np.ndarray:
     """ffmpeg's own command line, which skips bad packets instead of stopping (and stops
     at `stop_s` seconds when given)."""
-    command = ["ffmpeg", "-nostdin", "-v", "quiet", "-err_detect", "ignore_err", "-i", ffmpeg_path(path), "-vn",
-               "-ac", str(channels), "-ar", str(sampling_rate), *(["-t", str(stop_s)] if stop_s else []),
-               "-f", "f32le", "pipe:1"]
-    output = subprocess.run(command, capture_output=True).stdout
+    output = subprocess.run(_ffmpeg_command(path, sampling_rate, channels, stop_s), capture_output=True).stdout
     usable = len(output) // (4 * channels) * (4 * channels)
     return np.frombuffer(output[:usable], dtype="<f4").reshape(-1, channels).T
+
+
+def _ffmpeg_command(path: Path, sampling_rate: int, channels: int, stop_s: float | None) -> list[str]:
+    """ffmpeg decoding to float32 samples on stdout, skipping bad packets (and stopping at `stop_s`)."""
+    return ["ffmpeg", "-nostdin", "-v", "quiet", "-err_detect", "ignore_err", "-i", ffmpeg_path(path), "-vn",
+            "-ac", str(channels), "-ar", str(sampling_rate), *(["-t", str(stop_s)] if stop_s else []),
+            "-f", "f32le", "pipe:1"]
 
 
 def downmix(wav: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import itertools
 import json
 import os
 import sys
@@ -27,7 +28,6 @@ import torch
 from tqdm.auto import tqdm
 
 from .audio import is_audio_file
-from .data import pad_batch
 from .errors import SingeridError, SongError, song_error, unavailable
 from .preprocessing.folders import find_files
 from .gallery import GALLERY_FILE, UNKNOWN_LABEL, Gallery
@@ -216,7 +216,7 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     predictions = [SongPrediction(id=song_id, path=str(path)) for song_id, path in zip(ids, paths)]
     mine = this_share(predictions, state, "predicting")
     ready: list[tuple[SongPrediction, PreparedSong]] = []
-    classify = functools.partial(_classify_isolated, model, names=names, top_k=top_k, device=device,
+    classify = functools.partial(_classify_and_discard, model, names=names, top_k=top_k, device=device,
                                  embeddings=open_set or embeddings, timeline=timeline)
     workers = min(default_workers() if workers is None else workers, max(1, len(mine)))
     with StageWorkers(preprocessor, workers) as pool:
@@ -279,6 +279,15 @@ def _fail(prediction: SongPrediction, error: SongError) -> None:
     tqdm.write(f"error: {error}", file=sys.stderr)
 
 
+def _classify_and_discard(model, batch, **options) -> None:
+    """`_classify_isolated`, then the songs' scratch tracks are deleted, whatever happened."""
+    try:
+        _classify_isolated(model, batch, **options)
+    finally:
+        for _, song in batch:
+            song.discard()
+
+
 def _classify_isolated(model, batch, **options) -> None:
     """Classify a batch; if it fails, each song alone, so a failure stays with its song."""
     try:
@@ -293,30 +302,37 @@ def _classify_isolated(model, batch, **options) -> None:
 
 def _classify(model, batch: list[tuple[SongPrediction, PreparedSong]], names: list[str], top_k: int, device,
               embeddings: bool, timeline: bool = False) -> None:
-    waves = [song.cleaned for _, song in batch]
-    inputs, mask = pad_batch(waves)
+    """The songs' answers from their chunks, read from disk `chunk_batch_size` at a time in
+    the batch's order (a batch's songs share the model's forwards), so memory holds a few
+    chunks whatever the songs' lengths; pooled as the model's `forward` pools a song's."""
+    outputs = [([], [], []) for _ in batch]  # per song: chunk log-probabilities, embeddings, samples
+    pieces = ((row, song.read_cleaned(start, end), start) for row, (_, song) in enumerate(batch)
+              for start, end in model.chunk_plan(song.cleaned_length))
     with torch.inference_mode():
-        outputs = model(inputs.to(device), attention_mask=mask.to(device),
-                        input_lengths=[len(wave) for wave in waves], output_embeddings=embeddings,
-                        output_chunks=timeline)
-    probabilities = outputs.logits.float().softmax(-1).cpu()
-    scores, indices = probabilities.topk(min(top_k, len(names)), dim=-1)
-    chunk_probabilities = outputs.chunk_log_probs.float().exp().cpu().numpy() if timeline else None
-    for row, ((prediction, song), row_scores, row_indices) in enumerate(zip(batch, scores.tolist(), indices.tolist())):
-        prediction.labels = [names[index] for index in row_indices]
-        prediction.scores = row_scores
+        while group := list(itertools.islice(pieces, model.config.chunk_batch_size)):
+            chunks = torch.zeros(len(group), model.config.chunk_samples)  # zero past each chunk's samples
+            for chunk, (_, piece, _) in zip(chunks, group):
+                chunk[: len(piece)] = torch.from_numpy(piece)
+            log_probs, vectors = model.classify_chunks(chunks.to(device), [len(piece) for _, piece, _ in group])
+            for (row, piece, start), chunk_log_probs, vector in zip(group, log_probs, vectors):
+                outputs[row][0].append(chunk_log_probs)
+                outputs[row][1].append(vector)
+                outputs[row][2].append((start, start + len(piece)))
+    for (prediction, song), (log_probs, vectors, samples) in zip(batch, outputs):
+        log_probs, vectors = torch.stack(log_probs), torch.stack(vectors)
+        song_log_probs, song_vector = model.pool_chunks(log_probs, vectors)
+        scores, indices = song_log_probs.exp().cpu().topk(min(top_k, len(names)))
+        prediction.labels, prediction.scores = [names[index] for index in indices.tolist()], scores.tolist()
         if embeddings:
-            prediction.embedding = outputs.embeddings[row].float().cpu().numpy()
+            prediction.embedding = torch.nn.functional.normalize(song_vector, dim=-1).cpu().numpy()
         if timeline:
-            first, end = outputs.chunk_rows[row]
-            prediction.timeline = song_timeline(song, chunk_probabilities[first:end], outputs.chunk_samples[first:end],
-                                                names, model.config)
+            prediction.timeline = song_timeline(song, log_probs.exp().cpu().numpy(), samples, names, model.config)
 
 
 def song_timeline(song: PreparedSong, probabilities: np.ndarray, samples: list[tuple[int, int]], labels: list[str],
                   config) -> Timeline:
     """A prepared song's `Timeline` from its chunks' probabilities `[chunks, classes]` and the
-    samples of `song.cleaned` each chunk holds (from the model's `chunk_log_probs`, `chunk_samples`);
+    samples of the song's cleaned audio each chunk holds (from the model's `chunk_log_probs`, `chunk_samples`);
     `config`: the model's (sampling rate, chunk length and hop)."""
     rate = config.sampling_rate
     return Timeline(labels=list(labels), probabilities=np.asarray(probabilities, dtype=np.float32),

@@ -223,23 +223,26 @@ def _segment_rows(songs, pool, reports, label_of, bar):
         if isinstance(prepared, SongError):
             _skip(report, prepared)
             continue
-        cleaned = prepared.cleaned
-        segments, spans = preprocessor.segments(cleaned)
-        report.status, report.num_segments, report.notes = "ok", len(spans), prepared.notes
-        report.seconds_in, report.seconds_kept = prepared.seconds_in, len(cleaned) / rate
-        for note in prepared.notes:
-            tqdm.write(f"note: {song.path}: {note}", file=sys.stderr)
-        for index, (segment, (start, end)) in enumerate(zip(segments, spans)):
-            yield {
-                "audio": {"array": segment, "sampling_rate": rate},
-                "label": label_of[song.artist],
-                "artist": song.artist,
-                "album": song.album or "",
-                "song_id": song.song_id,
-                "segment_index": index,
-                "start_s": start / rate,
-                "end_s": min(end, len(cleaned)) / rate,
-            }
+        try:
+            cleaned = prepared.cleaned_length
+            report.status, report.notes = "ok", prepared.notes
+            report.seconds_in, report.seconds_kept = prepared.seconds_in, cleaned / rate
+            for note in prepared.notes:
+                tqdm.write(f"note: {song.path}: {note}", file=sys.stderr)
+            for index, (segment, (start, end)) in enumerate(preprocessor.segments(prepared)):
+                report.num_segments = index + 1
+                yield {
+                    "audio": {"array": segment, "sampling_rate": rate},
+                    "label": label_of[song.artist],
+                    "artist": song.artist,
+                    "album": song.album or "",
+                    "song_id": song.song_id,
+                    "segment_index": index,
+                    "start_s": start / rate,
+                    "end_s": min(end, cleaned) / rate,
+                }
+        finally:
+            prepared.discard()
 
 
 def _skip(report: SongReport, error: SongError) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import soundfile as sf
@@ -21,23 +22,29 @@ def audible_intervals(
 
     Quiet stretches shorter than `min_silence_seconds` count as audible.
     """
+    with tempfile.TemporaryDirectory(prefix="singerid-silence-") as tmp:
+        path = Path(tmp, "vocals.wav").absolute()  # our own name, absolute: ffmpeg reads no protocol in it
+        sf.write(path, wav, sampling_rate, subtype="FLOAT")
+        return audible_intervals_in_file(path, len(wav) / sampling_rate, threshold_db, min_silence_seconds)
+
+
+def audible_intervals_in_file(path: Path, duration: float, threshold_db: float = -35.0,
+                              min_silence_seconds: float = 0.5) -> list[tuple[float, float]]:
+    """`audible_intervals` of a mono audio file of `duration` seconds, which ffmpeg reads as
+    it goes: memory does not grow with the song. `path` must be absolute and singerid's own."""
     # The module-level detector, not the `Unsilence` class: the class registers an
     # exit hook that deletes a `.tmp` folder in the current directory.
     with warnings.catch_warnings():  # unsilence still imports the deprecated pkg_resources
         warnings.simplefilter("ignore")
         from unsilence.lib.detect_silence.DetectSilence import detect_silence
 
-    duration = len(wav) / sampling_rate
-    with tempfile.TemporaryDirectory(prefix="singerid-silence-") as tmp:
-        path = Path(tmp, "vocals.wav").absolute()  # our own name, absolute: ffmpeg reads no protocol in it
-        sf.write(path, wav, sampling_rate, subtype="FLOAT")
-        intervals = detect_silence(
-            path,
-            silence_level=threshold_db,
-            silence_time_threshold=min_silence_seconds,
-            short_interval_threshold=0.0,  # keep every audible bit, however short
-            stretch_time=0.0,  # cut exactly at the detector's boundaries
-        )
+    intervals = detect_silence(
+        path,
+        silence_level=threshold_db,
+        silence_time_threshold=min_silence_seconds,
+        short_interval_threshold=0.0,  # keep every audible bit, however short
+        stretch_time=0.0,  # cut exactly at the detector's boundaries
+    )
     spans = []
     for interval in intervals.intervals:
         start, end = max(0.0, interval.start), min(duration, interval.end or duration)
@@ -60,11 +67,27 @@ def loudest_window(wav: np.ndarray, length: int) -> np.ndarray:
 
 def loudest_window_span(wav: np.ndarray, length: int) -> tuple[int, int]:
     """`(start, end)` samples of `loudest_window`."""
-    if len(wav) <= length:
-        return 0, len(wav)
-    energy = np.concatenate([[0.0], np.cumsum(wav.astype(np.float64) ** 2)])
-    start = int(np.argmax(energy[length:] - energy[:-length]))
-    return start, start + length
+    return loudest_span_of_windows([wav], length)
+
+
+def loudest_span_of_windows(windows: Iterable[np.ndarray], length: int) -> tuple[int, int]:
+    """`loudest_window_span` of the signal `windows` join into, read window by window: the
+    running energy is summed in the same order, so the answer is the same, in memory of
+    `length` samples and a window."""
+    best, best_start, total = -1.0, 0, 0
+    energy = np.zeros(1)  # the running energy before each sample not yet `length` behind
+    for window in windows:
+        energy = np.concatenate([energy, energy[-1] + np.cumsum(window.astype(np.float64) ** 2)])
+        total += len(window)
+        if len(energy) > length:  # windows of `length` that end in what is read: their start's best
+            sums = energy[length:] - energy[:-length]
+            start = int(np.argmax(sums))
+            if sums[start] > best:
+                best, best_start = float(sums[start]), total - (len(energy) - 1) + start
+            energy = energy[-length:]
+    if total <= length:
+        return 0, total
+    return best_start, best_start + length
 
 
 def original_spans(kept: list[tuple[float, float]], sampling_rate: int, start: int, end: int

@@ -16,21 +16,25 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 import time
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
 
-from ..audio import decode, downmix, resample, zero_non_finite
+from ..audio import decode_windows, downmix, resample, zero_non_finite
 from ..digests import file_digest
 from ..errors import SongError, song_error
 from ..models.singer.segments import cut_segments, plan_segments
 from .config import PreprocessConfig
-from .silence import audible_intervals, keep_intervals, loudest_window_span
+from . import tracks
+from .silence import audible_intervals_in_file, loudest_span_of_windows
+from .tracks import Track, write_track
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +46,51 @@ def default_cache_dir() -> Path:
 
 @dataclass
 class PreparedSong:
-    """A song after decoding, separation and silence removal, ready to cut or classify."""
+    """A song after decoding, separation and silence removal, ready to cut or classify.
+
+    Its audio stays on disk (`track`): the cleaned audio is read span by span, so a song of
+    any length costs the memory of what is read at once. `discard` deletes a scratch track
+    once the song is used."""
 
     seconds_in: float  # the decoded (separated) audio's length
-    cleaned: np.ndarray  # mono, at the config's rate
+    track: Track  # the decoded (separated) audio: mono, at the config's rate
     nothing_audible: bool = False  # silence removal left nothing: the loudest window was kept
     notes: list[str] = field(default_factory=list)  # what was repaired on the way
     # `(start_s, end_s)` spans of the decoded (separated) audio whose samples, concatenated
-    # in order, are `cleaned` (on sample boundaries): the audible parts; with silence
+    # in order, are the cleaned audio (on sample boundaries): the audible parts; with silence
     # removal off, the whole song; when nothing is audible, the loudest window.
-    # `silence.original_spans` maps samples of `cleaned` back to the song's seconds.
+    # `silence.original_spans` maps samples of the cleaned audio back to the song's seconds.
     kept_spans: list[tuple[float, float]] = field(default_factory=list)
+
+    def _kept_samples(self) -> list[tuple[int, int]]:
+        rate = self.track.sampling_rate
+        return [(round(start * rate), round(end * rate)) for start, end in self.kept_spans]
+
+    @property
+    def cleaned_length(self) -> int:
+        """Samples of the cleaned audio."""
+        return sum(end - start for start, end in self._kept_samples())
+
+    def read_cleaned(self, start: int = 0, end: int | None = None) -> np.ndarray:
+        """Samples `start:end` of the cleaned audio (clipped to it), read from the track."""
+        end = self.cleaned_length if end is None else end
+        pieces, offset = [], 0
+        for first, last in self._kept_samples():
+            low, high = max(start, offset), min(end, offset + last - first)
+            if low < high:
+                pieces.append(self.track.read(first + low - offset, first + high - offset))
+            offset += last - first
+            if offset >= end:
+                break
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+
+    @property
+    def cleaned(self) -> np.ndarray:
+        """The whole cleaned audio, in memory: for short songs (long ones: `read_cleaned`)."""
+        return self.read_cleaned()
+
+    def discard(self) -> None:
+        self.track.discard()
 
 
 class SongPreprocessor:
@@ -94,30 +132,53 @@ class SongPreprocessor:
     def prepare(self, path: str | Path) -> PreparedSong:
         """Decode, separate and remove silence; a song with nothing audible keeps its
         loudest segment-long window, so every decodable song can be segmented. The song's
-        `kept_spans` say which seconds of the decoded audio `cleaned` holds."""
-        vocals = self.vocals(path)
-        rate = self.config.sampling_rate
-        with self._stage("silence", path):
-            kept = self.audible_spans(vocals)
-            cleaned = vocals if kept == _whole(vocals, rate) else keep_intervals(vocals, rate, kept)
-        song = PreparedSong(len(vocals) / rate, cleaned, notes=self.notes.pop(str(path), []), kept_spans=kept)
-        if len(cleaned) == 0:
-            song.nothing_audible = True
-            start, end = loudest_window_span(vocals, round(self.config.segment_seconds * rate))
-            song.cleaned, song.kept_spans = vocals[start:end], [(start / rate, end / rate)] if end > start else []
-            song.notes.append("nothing audible after silence removal: kept the loudest segment-long window")
-        return song
+        `kept_spans` say which seconds of its `track` the cleaned audio holds. The caller
+        `discard`s the song once used."""
+        track = self.track(path)
+        try:
+            rate = self.config.sampling_rate
+            with self._stage("silence", path):
+                kept = self.audible_spans(track)
+            song = PreparedSong(track.seconds, track, notes=self.notes.pop(str(path), []), kept_spans=kept)
+            if not song.cleaned_length:
+                song.nothing_audible = True
+                start, end = loudest_span_of_windows(track.windows(), round(self.config.segment_seconds * rate))
+                song.kept_spans = [(start / rate, end / rate)] if end > start else []
+                song.notes.append("nothing audible after silence removal: kept the loudest segment-long window")
+            return song
+        except BaseException:
+            track.discard()
+            raise
 
     # -- stage 1 + 2: decode and separate (cached) --------------------------------------
-    def vocals(self, path: str | Path) -> np.ndarray:
-        """Mono vocals at the target rate (the whole mix when there is no separator)."""
+    def track(self, path: str | Path) -> Track:
+        """Mono vocals at the target rate on disk (the whole mix when there is no separator):
+        the separation cache's file, or a scratch copy of the decoded song (`temporary`),
+        written window by window."""
         if not self.config.uses_separator:
-            return self._decode(path, self.config.sampling_rate, channels=1)[0]
+            rate = self.config.sampling_rate
+            handle, scratch = tempfile.mkstemp(prefix="singerid-song-", suffix=".wav")
+            os.close(handle)
+            try:
+                with self._stage("decode", path):
+                    return write_track(scratch, self._decoded(path, rate, channels=1), rate, temporary=True)
+            except BaseException:
+                Path(scratch).unlink(missing_ok=True)
+                raise
         errors = self.separate([path])
         if errors:
             raise errors[str(path)]
         with self._stage("cache_read", path):
-            return sf.read(self._cache_path(path), dtype="float32")[0]
+            cached = self._cache_path(path)
+            return Track(cached, self.config.sampling_rate, sf.info(cached).frames)
+
+    def vocals(self, path: str | Path) -> np.ndarray:
+        """`track`'s samples, in memory: for short songs."""
+        track = self.track(path)
+        try:
+            return track.read()
+        finally:
+            track.discard()
 
     def separate(self, paths: list[str | Path], mixes: list | None = None) -> dict[str, SongError]:
         """Separate a batch of songs unless all are cached; returns the songs that failed.
@@ -168,15 +229,22 @@ class SongPreprocessor:
 
     def _store(self, path, stem: np.ndarray) -> None:
         vocals = resample(downmix(stem), self.mix_format[0], self.config.sampling_rate)
-        self._write_atomically(self._cache_path(path), vocals)
+        write_track(self._cache_path(path), [vocals], self.config.sampling_rate, subtype="PCM_24")
 
     def _decode(self, path, sampling_rate: int, channels: int) -> np.ndarray:
         with self._stage("decode", path):
-            wav, replaced = zero_non_finite(decode(path, sampling_rate=sampling_rate, channels=channels,
-                                                   max_duration_minutes=self.max_duration_minutes))
+            return np.concatenate(list(self._decoded(path, sampling_rate, channels)), axis=-1)
+
+    def _decoded(self, path, sampling_rate: int, channels: int) -> Iterator[np.ndarray]:
+        """The song's samples `WINDOW_SECONDS` at a time (`audio.decode_windows`), non-finite
+        samples zeroed and counted in the song's notes."""
+        replaced = 0
+        for window in decode_windows(path, sampling_rate, channels, tracks.WINDOW_SECONDS, self.max_duration_minutes):
+            window, count = zero_non_finite(window)
+            replaced += count
+            yield window[0] if channels == 1 else window
         if replaced:
             self.notes[str(path)].append(f"{replaced} non-finite samples (NaN or ±Inf) replaced by zeros")
-        return wav
 
     def is_cached(self, path: str | Path) -> bool:
         if not self.config.uses_separator:
@@ -187,23 +255,19 @@ class SongPreprocessor:
             return False
 
     # -- stage 3: silence ----------------------------------------------------------------
-    def audible(self, vocals: np.ndarray) -> np.ndarray:
-        """The audible parts (all of it when silence removal is off); may be empty."""
-        spans = self.audible_spans(vocals)
-        return vocals if spans == _whole(vocals, self.config.sampling_rate) else \
-            keep_intervals(vocals, self.config.sampling_rate, spans)
-
-    def audible_spans(self, vocals: np.ndarray) -> list[tuple[float, float]]:
-        """`(start_s, end_s)` of the audible parts, on sample boundaries, in order (the whole
-        of it when silence removal is off); `audible` is their concatenation."""
+    def audible_spans(self, track: Track) -> list[tuple[float, float]]:
+        """`(start_s, end_s)` of the track's audible parts, on sample boundaries, in order (the
+        whole of it when silence removal is off), found by ffmpeg reading the track's file."""
         rate = self.config.sampling_rate
+        whole = [(0.0, track.seconds)] if track.num_samples else []
         # Audio shorter than the shortest silence that is cut holds nothing to cut (and
         # unsilence's detector fails on a few milliseconds).
-        if not self.config.remove_silence or len(vocals) < self.config.min_silence_seconds * rate:
-            return _whole(vocals, rate)
-        spans = audible_intervals(vocals, rate, self.config.silence_db, self.config.min_silence_seconds)
-        # On the samples keep_intervals cuts at, so the spans say exactly what was kept.
-        spans = [(round(start * rate), min(round(end * rate), len(vocals))) for start, end in spans]
+        if not self.config.remove_silence or track.num_samples < self.config.min_silence_seconds * rate:
+            return whole
+        spans = audible_intervals_in_file(Path(track.path).absolute(), track.seconds, self.config.silence_db,
+                                          self.config.min_silence_seconds)
+        # On samples, so the spans say exactly what the cleaned audio holds.
+        spans = [(round(start * rate), min(round(end * rate), track.num_samples)) for start, end in spans]
         return [(start / rate, end / rate) for start, end in spans if end > start]
 
     # -- stage 4: segments ---------------------------------------------------------------
@@ -216,9 +280,11 @@ class SongPreprocessor:
             min_tail=round(self.config.min_segment_seconds * rate),
         )
 
-    def segments(self, cleaned: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        spans = self.segment_spans(len(cleaned))
-        return cut_segments(cleaned, spans), spans
+    def segments(self, song: PreparedSong) -> Iterator[tuple[np.ndarray, tuple[int, int]]]:
+        """Each segment of a song's cleaned audio (zero-padded past its end) and its `(start,
+        end)` samples there, read one at a time."""
+        for start, end in self.segment_spans(song.cleaned_length):
+            yield cut_segments(song.read_cleaned(start, end), [(0, end - start)])[0], (start, end)
 
     # -- cache ---------------------------------------------------------------------------
     def _cache_path(self, path: str | Path) -> Path:
@@ -233,13 +299,6 @@ class SongPreprocessor:
             params["dtype"] = self.separator_dtype
         key = hashlib.sha256((file_digest(path) + json.dumps(params, sort_keys=True)).encode()).hexdigest()
         return self.cache_dir / "vocals" / key[:2] / f"{key}.flac"
-
-    def _write_atomically(self, path: Path, vocals: np.ndarray) -> None:
-        # Write then rename, so a run killed mid-write never leaves a half file behind.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.flac")
-        sf.write(partial, np.clip(vocals, -1.0, 1.0), self.config.sampling_rate, subtype="PCM_24")
-        os.replace(partial, path)
 
     @contextmanager
     def _timed(self, stage: str):
@@ -259,11 +318,6 @@ class SongPreprocessor:
             raise
         except Exception as error:
             raise song_error(path, error, stage) from error
-
-
-def _whole(vocals: np.ndarray, rate: int) -> list[tuple[float, float]]:
-    """The span of all of `vocals` (none when it is empty)."""
-    return [(0.0, len(vocals) / rate)] if len(vocals) else []
 
 
 def _raise_error(outcome):

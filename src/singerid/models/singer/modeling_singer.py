@@ -280,11 +280,30 @@ class SingerClassifier(PreTrainedModel):
             input_lengths = _host_lengths(input_values, attention_mask)
         chunks, chunk_mask, rows, samples = self._cut_chunks(input_values, input_lengths)
         log_probs, embeddings = self._chunk_outputs(chunks, chunk_mask)
-        # log of the mean probability over each input's chunks, computed stably in log space
-        song_log_probs = torch.stack([torch.logsumexp(log_probs[first:end], dim=0) - math.log(end - first)
-                                      for first, end in rows])
-        song_embeddings = torch.stack([embeddings[first:end].mean(dim=0) for first, end in rows])
+        pooled = [self.pool_chunks(log_probs[first:end], embeddings[first:end]) for first, end in rows]
+        song_log_probs, song_embeddings = (torch.stack(parts) for parts in zip(*pooled))
         return song_log_probs, song_embeddings, (log_probs, rows, samples) if output_chunks else None
+
+    # -- a song chunk by chunk: the caller streams the chunks, so any length fits --------
+    def chunk_plan(self, num_samples: int) -> list[tuple[int, int]]:
+        """Where a song of `num_samples` is cut into chunks: `(start, end)` samples, `end`
+        past the song for a zero-padded last chunk (`segments.plan_segments`)."""
+        rate = self.config.sampling_rate
+        return plan_segments(num_samples, self.config.chunk_samples, round(self.config.chunk_hop_seconds * rate),
+                             round(self.config.min_chunk_seconds * rate))
+
+    def classify_chunks(self, chunks: torch.Tensor, lengths: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each chunk's class log-probabilities and embedding (unnormalised), as `forward`
+        computes them for a song's chunks: `chunks` `[n, chunk_samples]` hold `lengths`
+        valid samples each, zero after."""
+        mask = _lengths_mask(_checked_lengths(lengths, chunks), chunks.shape[-1], chunks.device)
+        return self._chunk_outputs(chunks.to(self.dtype), mask)
+
+    @staticmethod
+    def pool_chunks(log_probs: torch.Tensor, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A song's log mean chunk probability (computed stably in log space) and mean chunk
+        embedding (unnormalised), from its chunks' `classify_chunks`."""
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(log_probs)), embeddings.mean(dim=0)
 
     def _chunk_outputs(self, chunks: torch.Tensor, chunk_mask: torch.Tensor | None):
         """Class log-probabilities and embeddings per chunk, `chunk_batch_size` chunks per backbone call."""
@@ -299,13 +318,11 @@ class SingerClassifier(PreTrainedModel):
     def _cut_chunks(self, input_values: torch.Tensor, input_lengths: list[int]):
         """Chunks `[n, chunk]`, their sample masks, each input's rows `(first, end)` among them,
         and each chunk's valid samples `(start, end)` of its input."""
-        rate = self.config.sampling_rate
         length = self.config.chunk_samples
-        hop, min_tail = round(self.config.chunk_hop_seconds * rate), round(self.config.min_chunk_seconds * rate)
         chunks, valid, rows, spans = [], [], [], []
         for wave, samples in zip(input_values, input_lengths):
             first = len(chunks)
-            for start, end in plan_segments(samples, length, hop, min_tail):
+            for start, end in self.chunk_plan(samples):
                 piece = wave[start : min(end, samples)]
                 chunks.append(F.pad(piece, (0, length - len(piece))))
                 valid.append(len(piece))
