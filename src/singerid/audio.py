@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 from math import gcd
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -168,6 +169,39 @@ def resample(wav: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
     divisor = gcd(orig_rate, target_rate)
     out = resample_poly(wav, target_rate // divisor, orig_rate // divisor, axis=-1)
     return out.astype(np.float32, copy=False)
+
+
+def resample_windows(windows: Iterable[np.ndarray], orig_rate: int, target_rate: int) -> Iterator[np.ndarray]:
+    """`resample` of the 1-D signal that `windows` join into, window by window. Each block
+    is resampled with enough of its neighbours on both sides for the filter, its edges on
+    the polyphase grid, so its samples are the whole signal's (`resample_poly` computes
+    each output sample from the same inputs in the same order)."""
+    if orig_rate == target_rate:
+        yield from windows
+        return
+    from scipy.signal import resample_poly
+
+    divisor = gcd(orig_rate, target_rate)
+    up, down = target_rate // divisor, orig_rate // divisor
+    # The filter spans 20 × max(up, down) upsampled samples (scipy's default), plus padding.
+    margin = down * (math.ceil((20 * max(up, down) + 2 * down) / up / down) + 1)
+    buffer, start, done = np.zeros(0, dtype=np.float32), 0, 0  # buffer[0] is input `start`; outputs made up to input `done`
+
+    def block(end: int, last: bool) -> np.ndarray:
+        """Outputs of inputs `done` to `end - margin` (to the end when `last`)."""
+        low = max(0, done - margin)
+        out = resample_poly(buffer[low - start : end - start], up, down).astype(np.float32, copy=False)
+        return out[(done - low) * up // down : None if last else (end - margin - low) * up // down]
+
+    for window in windows:
+        buffer = np.concatenate([buffer, window])
+        ready = (start + len(buffer) - margin - done) // down * down  # inputs whose outputs are fixed
+        if ready > 0:
+            yield block(done + ready + margin, last=False)
+            done += ready
+            buffer, start = buffer[max(0, done - margin) - start :], max(0, done - margin)
+    if start + len(buffer) > done:
+        yield block(start + len(buffer), last=True)
 
 
 def zero_non_finite(wav: np.ndarray) -> tuple[np.ndarray, int]:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import re
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from ..digests import weights_digest
 from ..errors import SingeridError, one_line
 from .config import NO_SEPARATOR
+
+
+# How much demucs's segments overlap (it blends them where they do).
+OVERLAP = 0.25
 
 
 class SeparatorUnavailable(SingeridError):
@@ -162,21 +168,89 @@ class VocalSeparator:
         demucs takes differently in a longer tensor.
         """
         import torch
-        from demucs.apply import apply_model
 
         waves = [torch.from_numpy(np.ascontiguousarray(mix, dtype=np.float32)) for mix in mixes]
         stats = [(wave.mean(0).mean(), wave.mean(0).std().clamp_min(1e-8)) for wave in waves]
         batch = torch.zeros(len(waves), self.channels, max(wave.shape[-1] for wave in waves))
         for row, (wave, (mean, std)) in enumerate(zip(waves, stats)):
             batch[row, :, : wave.shape[-1]] = (wave - mean) / std
+        vocals = self._separated(batch)
+        return [(vocals[row, :, : wave.shape[-1]] * std + mean).numpy()
+                for row, (wave, (mean, std)) in enumerate(zip(waves, stats))]
+
+    def vocals_windows(self, mixes: Callable[[], Iterable[np.ndarray]], window_seconds: float) -> Iterator[np.ndarray]:
+        """The vocal stem of one song `[channels, samples]`, block by block, from its mix read
+        twice: `mixes()` gives the song's `[channels, samples]` windows afresh each time.
+
+        The first pass takes the song's mono mean and deviation (the normalisation
+        `vocals_batch` applies). The second separates blocks of about `window_seconds`, each
+        with a margin of whole demucs segments on both sides, on demucs's own grid of
+        segments: every segment that reaches into a block lies whole in what is separated,
+        and demucs blends them as it does in the whole song. A block's stem is therefore
+        the whole song's, and memory holds a block, not the song."""
+        import torch
+
+        mean, std = (torch.tensor(value, dtype=torch.float32) for value in _mono_statistics(mixes()))
+        unit, margin = self._grid()
+        block = max(1, round(window_seconds * self.sampling_rate / unit)) * unit
+        source, ended = iter(mixes()), False
+        buffer, start, done = np.zeros((self.channels, 0), dtype=np.float32), 0, 0  # buffer[:, 0] is sample `start`
+        while True:
+            while not ended and start + buffer.shape[-1] < done + block + margin:
+                window = next(source, None)
+                ended = window is None
+                if not ended:
+                    buffer = np.concatenate([buffer, window], axis=-1)
+            end = start + buffer.shape[-1]
+            if done >= end:
+                return
+            low, high = max(0, done - margin), min(end, done + block + margin)
+            # Up to the song's end when the block reaches it: no segment past it is missing.
+            keep = end if ended and high == end else done + block
+            wave = torch.from_numpy(np.ascontiguousarray(buffer[:, low - start : high - start]))
+            stem = self._separated(((wave - mean) / std)[None])[0, :, done - low : keep - low]
+            yield (stem * std + mean).numpy()
+            done = keep
+            buffer, start = buffer[:, max(0, done - margin) - start :], max(0, done - margin)
+
+    def _grid(self) -> tuple[int, int]:
+        """demucs's segment grid in samples: a step every segment start lies on (for each
+        model of the bag), and the whole steps that cover the longest segment."""
+        from demucs.apply import BagOfModels
+
+        unit, longest = 1, 0
+        for model in self.model.models if isinstance(self.model, BagOfModels) else [self.model]:
+            length = int(model.samplerate * (self.segment_seconds or model.segment))
+            unit, longest = math.lcm(unit, int((1 - OVERLAP) * length)), max(longest, length)
+        return unit, math.ceil(longest / unit) * unit
+
+    def _separated(self, batch):
+        """The vocal stems `[songs, channels, samples]` of normalised mixes `[songs, channels, samples]`."""
+        import torch
+        from demucs.apply import apply_model
+
         device = torch.device(self.device)
         half = getattr(torch, half_dtype(self.device))
         with torch.inference_mode(), torch.autocast(device.type, dtype=half, enabled=self.half):
             # The songs stay on the CPU; only split windows of `segment` seconds go to the
             # device, which bounds device memory however long the songs are. No random
             # shifts, so a rerun gives the same stems.
-            sources = apply_model(self.model, batch, shifts=0, split=True, overlap=0.25,
+            sources = apply_model(self.model, batch, shifts=0, split=True, overlap=OVERLAP,
                                   device=device, segment=self.segment_seconds, progress=False)
-        vocals = sources[:, self.model.sources.index("vocals")].float()
-        return [(vocals[row, :, : wave.shape[-1]] * std + mean).numpy()
-                for row, (wave, (mean, std)) in enumerate(zip(waves, stats))]
+        return sources[:, self.model.sources.index("vocals")].float()
+
+
+def _mono_statistics(windows: Iterable[np.ndarray]) -> tuple[float, float]:
+    """The mean and standard deviation (n - 1, as torch's) of a song's mono downmix, from
+    its `[channels, samples]` windows, merged window by window (Chan et al.) in float64."""
+    count, mean, squares = 0, 0.0, 0.0
+    for window in windows:
+        mono = window.mean(axis=0, dtype=np.float32).astype(np.float64)
+        if not len(mono):
+            continue
+        delta = mono.mean() - mean
+        total = count + len(mono)
+        squares += ((mono - mono.mean()) ** 2).sum() + delta ** 2 * count * len(mono) / total
+        mean += delta * len(mono) / total
+        count = total
+    return mean, max(math.sqrt(squares / max(1, count - 1)), 1e-8)

@@ -27,7 +27,7 @@ from typing import Iterator
 import numpy as np
 import soundfile as sf
 
-from ..audio import decode_windows, downmix, resample, zero_non_finite
+from ..audio import decode_windows, downmix, resample, resample_windows, zero_non_finite
 from ..digests import file_digest
 from ..errors import SongError, song_error
 from ..models.singer.segments import cut_segments, plan_segments
@@ -187,19 +187,25 @@ class SongPreprocessor:
         The batch is the unit (a stem's last window depends on its batch), so a batch with
         any song missing is separated whole: a resumed run then writes what an
         uninterrupted run would have. A batch that fails is retried one song at a time,
-        so one bad song costs only itself.
+        so one bad song costs only itself. A song longer than a window is separated alone,
+        as a stream (`VocalSeparator.vocals_windows`): its stem is the same.
         """
         if all(self.is_cached(path) for path in paths):
             return {}
         if self.separator is None:  # a worker process: separation is the main process's
             return {str(path): SongError(path, "not separated yet") for path in paths}
         todo, decoded, errors = [], [], {}
-        for path, mix in zip(paths, mixes or [None] * len(paths)):
+        for index, path in enumerate(paths):
             try:
-                decoded.append(self.decode_mix(path) if mix is None else _raise_error(mix))
-                todo.append(path)
+                mix = self.decode_mix(path) if mixes is None else _raise_error(mixes[index])
             except SongError as error:
                 errors[str(path)] = error
+                continue
+            if mix is None:
+                errors |= self._separate_streamed(path)
+            else:
+                todo.append(path)
+                decoded.append(mix)
         mixes = decoded
         if len(todo) > 1:
             try:
@@ -215,9 +221,30 @@ class SongPreprocessor:
             errors |= self._separate_one(todo[0], mixes[0])
         return errors
 
-    def decode_mix(self, path: str | Path) -> np.ndarray:
-        """The song as the separator takes it."""
-        return self._decode(path, *self.mix_format)
+    def decode_mix(self, path: str | Path) -> np.ndarray | None:
+        """The song as the separator takes it; None for a song longer than a window, which
+        `separate` streams from its file instead."""
+        with self._stage("decode", path):
+            windows = self._decoded(path, *self.mix_format)
+            mix = next(windows)
+            if next(windows, None) is not None:
+                windows.close()  # ends ffmpeg
+                return None
+        return mix
+
+    def _separate_streamed(self, path) -> dict[str, SongError]:
+        """Separate one song window by window into its cache file, reading its mix twice
+        (`VocalSeparator.vocals_windows`); its stem is what `_store` writes of the whole."""
+        rate, mix_rate = self.config.sampling_rate, self.mix_format[0]
+        try:
+            with self._stage("separate", path):
+                stems = self.separator.vocals_windows(lambda: self._decoded(path, *self.mix_format),
+                                                      tracks.WINDOW_SECONDS)
+                vocals = resample_windows((downmix(stem) for stem in stems), mix_rate, rate)
+                write_track(self._cache_path(path), vocals, rate, subtype="PCM_24")
+        except SongError as error:
+            return {str(path): error}
+        return {}
 
     def _separate_one(self, path, mix) -> dict[str, SongError]:
         try:
@@ -231,10 +258,6 @@ class SongPreprocessor:
         vocals = resample(downmix(stem), self.mix_format[0], self.config.sampling_rate)
         write_track(self._cache_path(path), [vocals], self.config.sampling_rate, subtype="PCM_24")
 
-    def _decode(self, path, sampling_rate: int, channels: int) -> np.ndarray:
-        with self._stage("decode", path):
-            return np.concatenate(list(self._decoded(path, sampling_rate, channels)), axis=-1)
-
     def _decoded(self, path, sampling_rate: int, channels: int) -> Iterator[np.ndarray]:
         """The song's samples `WINDOW_SECONDS` at a time (`audio.decode_windows`), non-finite
         samples zeroed and counted in the song's notes."""
@@ -243,8 +266,9 @@ class SongPreprocessor:
             window, count = zero_non_finite(window)
             replaced += count
             yield window[0] if channels == 1 else window
-        if replaced:
-            self.notes[str(path)].append(f"{replaced} non-finite samples (NaN or ±Inf) replaced by zeros")
+        note = f"{replaced} non-finite samples (NaN or ±Inf) replaced by zeros"
+        if replaced and note not in self.notes[str(path)]:  # a song streamed twice is noted once
+            self.notes[str(path)].append(note)
 
     def is_cached(self, path: str | Path) -> bool:
         if not self.config.uses_separator:
