@@ -22,6 +22,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -176,7 +177,8 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
                   cache_dir: str | Path | None = None, progress: bool = True,
                   workers: int | None = None, open_set: bool = False, gallery: Gallery | None = None,
                   unknown_label: str = UNKNOWN_LABEL, embeddings: bool = False,
-                  timeline: bool = False, max_duration_minutes: float | None = None) -> list[SongPrediction]:
+                  timeline: bool = False, max_duration_minutes: float | None = None,
+                  on_timeline: Callable[[SongPrediction], None] | None = None) -> list[SongPrediction]:
     """Top-k singers of each song, in input order.
 
     Closed set (default): the model's classes by probability. `open_set`: every singer of
@@ -185,7 +187,9 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     gallery's threshold is answered `unknown_label` first. `embeddings` keeps each song's
     embedding on its prediction. `timeline` keeps each song's `Timeline`: every chunk's
     class probabilities (closed set, even with `open_set`) from the same forward, at the
-    resolution of the model's chunk hop (5 s by default), on the original song's seconds.
+    resolution of the model's chunk hop (5 s by default), on the original song's seconds;
+    `on_timeline(prediction)` is called as soon as a song's timeline is made (predict writes
+    it then, and lets it go).
 
     `separator` and `remove_silence` override the preprocessing stored in the model's
     config; `demucs_repo` is a local folder with the separator's weights. Songs are
@@ -217,7 +221,7 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     mine = this_share(predictions, state, "predicting")
     ready: list[tuple[SongPrediction, PreparedSong]] = []
     classify = functools.partial(_classify_and_discard, model, names=names, top_k=top_k, device=device,
-                                 embeddings=open_set or embeddings, timeline=timeline)
+                                 embeddings=open_set or embeddings, timeline=timeline, on_timeline=on_timeline)
     workers = min(default_workers() if workers is None else workers, max(1, len(mine)))
     with StageWorkers(preprocessor, workers) as pool:
         # Separation stays here (on the device); the workers clean what it has separated.
@@ -279,13 +283,17 @@ def _fail(prediction: SongPrediction, error: SongError) -> None:
     tqdm.write(f"error: {error}", file=sys.stderr)
 
 
-def _classify_and_discard(model, batch, **options) -> None:
-    """`_classify_isolated`, then the songs' scratch tracks are deleted, whatever happened."""
+def _classify_and_discard(model, batch, on_timeline=None, **options) -> None:
+    """`_classify_isolated`, then the songs' scratch tracks are deleted, whatever happened,
+    and each new timeline goes to `on_timeline`."""
     try:
         _classify_isolated(model, batch, **options)
     finally:
         for _, song in batch:
             song.discard()
+    for prediction, _ in batch:
+        if on_timeline is not None and prediction.timeline is not None:
+            on_timeline(prediction)
 
 
 def _classify_isolated(model, batch, **options) -> None:

@@ -23,7 +23,8 @@ from typing import Literal
 from ..gallery import UNKNOWN_LABEL
 from ..names import file_names
 from ..preprocessing.shares import launched_processes
-from ..prediction import check_answers_path, find_audio_files, predict_songs, write_predictions, write_timeline
+from ..prediction import (check_answers_path, find_audio_files, predict_songs, song_ids, write_predictions,
+                          write_timeline)
 from . import OutputOptions, claim, command, log_progress, parse
 
 DTYPES = Literal["float32", "bfloat16", "float16"]
@@ -81,18 +82,20 @@ def main(argv: list[str] | None = None) -> int:
     files = find_audio_files(args.input)
     if not files:
         raise FileNotFoundError(f"no audio files in {' '.join(args.input)}; give song files or folders holding them")
+    ids = song_ids(files)
     if args.timeline is not None:  # the timeline folder, before any song is read
         claim(args.timeline, "predict", argv, output)
-    predictions = predict_songs(files, args.model, top_k=args.top_k,
+    write = _timeline_writer(args.timeline, ids, args.raw_cells) if args.timeline is not None else None
+    predictions = predict_songs(files, args.model, top_k=args.top_k, ids=ids,
                                 remove_silence=args.remove_silence, open_set=args.open_set,
                                 unknown_label=args.unknown_label, timeline=args.timeline is not None,
-                                **asdict(options))
+                                on_timeline=write, **asdict(options))
     if not launched_processes().is_main_process:  # a helper under accelerate launch: the main process writes
         return 0
     errors = write_predictions(args.output, predictions, args.scores, raw_cells=args.raw_cells)
     done = [p for p in predictions if p.error is None]
     quiet = sum(p.nothing_audible for p in done)
-    drawn = _write_timelines(args.timeline, done, args.raw_cells) if args.timeline is not None else 0
+    drawn = sum(p.timeline is None for p in done)  # a written timeline is let go; one that failed stays
     print(f"{len(done)} songs predicted → {args.output}"
           + (f" ({quiet} on their loudest window: nothing audible after cleaning)" if quiet else "")
           + (f"; {drawn} timelines → {args.timeline}" if args.timeline is not None else "")
@@ -100,15 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if done else 1
 
 
-def _write_timelines(directory: str, predictions, raw_cells: bool) -> int:
-    """Each predicted song's timeline files, under names apart and inside `directory`; one
-    that cannot be written is that song's error (on stderr), not the run's. Returns how
-    many were written."""
-    written = 0
-    for prediction, name in zip(predictions, file_names([p.id for p in predictions])):
+def _timeline_writer(directory: str, ids: list[str], raw_cells: bool):
+    """Writes a song's timeline files as soon as it is predicted, under a name apart from
+    every other song's and inside `directory` (`names.file_names`), then lets the timeline
+    go, so a run's memory does not grow with its songs. One that cannot be written is that
+    song's error (on stderr), not the run's, and stays on its prediction."""
+    names = dict(zip(ids, file_names(ids)))
+
+    def write(prediction) -> None:
         try:
-            write_timeline(directory, prediction, name=name, raw_cells=raw_cells)
-            written += 1
+            write_timeline(directory, prediction, name=names[prediction.id], raw_cells=raw_cells)
+            prediction.timeline = None
         except (OSError, ValueError) as error:
             print(f"error: {prediction.path}: timeline: {error}", file=sys.stderr)
-    return written
+    return write
