@@ -53,19 +53,19 @@ def test_songs_in_flight_beside_a_killer_are_retried_and_only_the_killer_fails(t
     paths = _songs(tmp_path, ["0.wav", "1-flaky.wav", "2-kill.wav", "3.wav", "4.wav", "5-kill-oom.wav", "6.wav"])
     preprocessor = SongPreprocessor(CONFIG, cache_dir=tmp_path / "cache")
     preprocessor.mix_format = (16000, 1)  # what a separator would take (none is loaded here)
-    with StageWorkers(preprocessor, 2) as workers:
+    with StageWorkers(preprocessor, 2) as workers:  # a prepared song's track lasts as long as its workers
         # all in flight when the first worker dies
         results = list(getattr(workers, stage)(paths, ahead=len(paths)))
-    assert len(results) == len(paths)
-    for path, result in zip(paths, results):
-        if "kill" in path.name:  # in input order, each killer as its own error
-            assert isinstance(result, SongError) and result.path == str(path)
-            death = "killed by SIGKILL (out of memory?)" if "oom" in path.name else "exit code 1"
-            assert result.problem == f"worker died: {death}"
-        else:  # a song that killed its worker only once is not lost either
-            assert not isinstance(result, SongError), result.problem
-            audio = result.cleaned if stage == "prepared" else result
-            assert isinstance(audio, np.ndarray) and audio.shape[-1] == 16000  # one second
+        assert len(results) == len(paths)
+        for path, result in zip(paths, results):
+            if "kill" in path.name:  # in input order, each killer as its own error
+                assert isinstance(result, SongError) and result.path == str(path)
+                death = "killed by SIGKILL (out of memory?)" if "oom" in path.name else "exit code 1"
+                assert result.problem == f"worker died: {death}"
+            else:  # a song that killed its worker only once is not lost either
+                assert not isinstance(result, SongError), result.problem
+                audio = result.cleaned if stage == "prepared" else result
+                assert isinstance(audio, np.ndarray) and audio.shape[-1] == 16000  # one second
 
 
 def test_a_song_submitted_after_the_pool_broke_starts_a_fresh_pool(tmp_path, deadly):

@@ -237,8 +237,8 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
             if len(ready) == batch_size:
                 classify(ready)
                 ready = []
-    if ready:
-        classify(ready)
+        if ready:
+            classify(ready)
     if open_set:
         _identify(gallery, [p for p in mine if p.error is None], top_k, unknown_label)
     return all_shares(state, mine, len(predictions))

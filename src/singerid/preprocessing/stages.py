@@ -108,6 +108,7 @@ class SongPreprocessor:
         if max_duration_minutes is not None and not max_duration_minutes > 0:
             raise ValueError(f"max_duration_minutes {max_duration_minutes}: give a positive number of minutes")
         self.max_duration_minutes = max_duration_minutes
+        self.scratch_dir: Path | None = None  # where scratch tracks go (None: the system's temporary folder)
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.seconds = defaultdict(float)  # time per stage, for throughput reports
         self.notes: dict[str, list[str]] = defaultdict(list)  # per song path, until `prepare` hands them out
@@ -157,7 +158,7 @@ class SongPreprocessor:
         written window by window."""
         if not self.config.uses_separator:
             rate = self.config.sampling_rate
-            handle, scratch = tempfile.mkstemp(prefix="singerid-song-", suffix=".wav")
+            handle, scratch = tempfile.mkstemp(prefix="singerid-song-", suffix=".wav", dir=self.scratch_dir)
             os.close(handle)
             try:
                 with self._stage("decode", path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import tempfile
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -56,14 +57,20 @@ class StageWorkers:
     def _worker_args(self) -> tuple:
         preprocessor = self.preprocessor
         return (preprocessor.config, preprocessor.cache_dir, preprocessor.mix_format,
-                preprocessor.max_duration_minutes, preprocessor.separator_dtype)
+                preprocessor.max_duration_minutes, preprocessor.separator_dtype, preprocessor.scratch_dir)
 
     def __enter__(self) -> "StageWorkers":
+        # The songs' scratch tracks go into a folder of this run's, so none outlives it,
+        # even one prepared ahead and never used.
+        self._scratch = tempfile.TemporaryDirectory(prefix="singerid-songs-")
+        self._scratch_before, self.preprocessor.scratch_dir = self.preprocessor.scratch_dir, Path(self._scratch.name)
         return self
 
     def __exit__(self, *exc) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
+        self.preprocessor.scratch_dir = self._scratch_before
+        self._scratch.cleanup()
 
     def mixes(self, paths: Iterable[str | Path], ahead: int) -> Iterator[object]:
         """Each song decoded for the separator, or its `SongError`."""
@@ -175,11 +182,12 @@ def _outcome(preprocessor: SongPreprocessor, method: str, path) -> object:
 _worker: SongPreprocessor | None = None
 
 
-def _start_worker(config, cache_dir, mix_format, max_duration_minutes=None, separator_dtype=None) -> None:
+def _start_worker(config, cache_dir, mix_format, max_duration_minutes=None, separator_dtype=None,
+                  scratch_dir=None) -> None:
     global _worker
     _worker = SongPreprocessor(config, cache_dir=cache_dir, load_separator=False,
                                max_duration_minutes=max_duration_minutes)
-    _worker.mix_format, _worker.separator_dtype = mix_format, separator_dtype
+    _worker.mix_format, _worker.separator_dtype, _worker.scratch_dir = mix_format, separator_dtype, scratch_dir
 
 
 def _run(method: str, path) -> tuple[object, list[str], dict[str, float]]:
