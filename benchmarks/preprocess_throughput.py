@@ -105,11 +105,10 @@ def build_naive(corpus: Path, output: Path, config, cache_dir: Path, device: str
     audio_seconds = 0.0
     for song in songs:
         prepared = preprocessor.prepare(song.path)
-        cleaned = prepared.cleaned
-        segments, spans = preprocessor.segments(cleaned)
+        cleaned = prepared.cleaned_length
         audio_seconds += prepared.seconds_in
         rows = columns[split_of[song.song_id]]
-        for index, (segment, (start, end)) in enumerate(zip(segments, spans)):
+        for index, (segment, (start, end)) in enumerate(preprocessor.segments(prepared)):
             rows["audio"].append({"array": segment, "sampling_rate": rate})
             rows["label"].append(artists.index(song.artist))
             rows["artist"].append(song.artist)
@@ -117,7 +116,8 @@ def build_naive(corpus: Path, output: Path, config, cache_dir: Path, device: str
             rows["song_id"].append(song.song_id)
             rows["segment_index"].append(index)
             rows["start_s"].append(start / rate)
-            rows["end_s"].append(min(end, len(cleaned)) / rate)
+            rows["end_s"].append(min(end, cleaned) / rate)
+        prepared.discard()
     dataset = DatasetDict({split: Dataset.from_dict(columns[split], features=features, split=split)
                            for split in SPLITS})
     dataset.save_to_disk(str(output))

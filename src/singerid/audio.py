@@ -90,7 +90,8 @@ def decode_windows(path: str | Path, sampling_rate: int, channels: int = 1, wind
         return
     limit_s = None if max_duration_minutes is None else max_duration_minutes * 60
     window = max(1, round(window_seconds * sampling_rate)) * channels * 4  # bytes of float32 samples
-    command = _ffmpeg_command(path, sampling_rate, channels, None if limit_s is None else limit_s + 2 * LIMIT_TOLERANCE_S)
+    stop_s = None if limit_s is None else limit_s + 2 * LIMIT_TOLERANCE_S
+    command = _ffmpeg_command(path, sampling_rate, channels, stop_s)
     decoded = 0
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as ffmpeg:
         try:
@@ -185,7 +186,8 @@ def resample_windows(windows: Iterable[np.ndarray], orig_rate: int, target_rate:
     up, down = target_rate // divisor, orig_rate // divisor
     # The filter spans 20 × max(up, down) upsampled samples (scipy's default), plus padding.
     margin = down * (math.ceil((20 * max(up, down) + 2 * down) / up / down) + 1)
-    buffer, start, done = np.zeros(0, dtype=np.float32), 0, 0  # buffer[0] is input `start`; outputs made up to input `done`
+    # buffer[0] is input sample `start`; the outputs of inputs before `done` are given out
+    buffer, start, done = np.zeros(0, dtype=np.float32), 0, 0
 
     def block(end: int, last: bool) -> np.ndarray:
         """Outputs of inputs `done` to `end - margin` (to the end when `last`)."""
