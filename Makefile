@@ -7,7 +7,7 @@ TEST_STAMP = $(VENV)/.installed-test
 DEMO   ?= demo_run
 BACKBONE ?= tiny-mert
 
-.PHONY: install install-test browser demo test clean
+.PHONY: install install-test browser compiler demo test clean
 
 install: $(STAMP)
 
@@ -27,9 +27,10 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-# What only the tests need: the web app's extra (gradio; `pip install singerid[app]`) and
-# selenium, which drives Debian's chromium through chromedriver in tests/test_app.py.
-install-test: $(TEST_STAMP) browser
+# What only the tests need: the web app's extra (gradio; `pip install singerid[app]`),
+# selenium, which drives Debian's chromium through chromedriver in tests/test_app.py, and the
+# C++ compiler and Python headers inductor builds its CPU kernels with (tests/test_model.py).
+install-test: $(TEST_STAMP) browser compiler
 
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install -q -c constraints-cpu.txt gradio selenium
@@ -44,6 +45,17 @@ browser:
 	  else \
 	    echo "error: chromium or chromedriver is missing (the app's browser tests need both); install them" \
 	      "as root: apt-get install -y --no-install-recommends chromium chromium-driver" >&2; exit 1; \
+	  fi; }
+
+compiler: $(STAMP)
+	@command -v g++ >/dev/null 2>&1 && \
+	  test -f "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("include"))')/Python.h" || { \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "installing g++ and python3-dev (Debian)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ python3-dev >/dev/null; \
+	  else \
+	    echo "error: g++ or Python.h is missing (torch.compile's inductor builds C++ with them); install them" \
+	      "as root: apt-get install -y g++ python3-dev" >&2; exit 1; \
 	  fi; }
 
 demo: install

@@ -11,11 +11,11 @@ CNN feature encoder frozen, Adam, cross-entropy through `labels`) on batches of 
   where the backbone has it (HuBERT/MERT; WavLM has no SDPA path and stays eager),
   gradient checkpointing of every transformer layer.
 
-Achieved TFLOP/s = samples/s x clip seconds x forward GFLOP per second of audio x 3, where
-3 is the usual "backward ~ 2x forward" estimate. It counts model FLOPs only: the forward
-recomputed by gradient checkpointing is not counted, and the frozen CNN's smaller backward
-is ignored. GFLOP per second of audio (forward) are the figures measured for
-/work/shared/DESIGN.md; other presets print n/a. MFU = achieved / peak of the dtype used.
+Achieved TFLOP/s = samples/s x the FLOPs of one training sample, forward and backward, as
+torch's FlopCounterMode counts them on the model the row runs (`counted_flops`): MERT-330M
+counts 0.87 TFLOP per 5 s sample, 56.6 GFLOP per audio second forward and 3.07x that for
+the step. Model FLOPs only: the forward recomputed by gradient checkpointing is not counted.
+MFU = achieved / peak of the dtype used.
 """
 
 from __future__ import annotations
@@ -28,14 +28,12 @@ import statistics
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from transformers import MODEL_MAPPING
 
 from machine import describe
 from singerid import PRESETS, SingerClassifier, SingerClassifierConfig
 from singerid.models.singer.backbones import preset_config
-
-# Forward GFLOP per second of audio (DESIGN.md, "Facts measured here").
-GFLOP_PER_AUDIO_SECOND = {"mert-v1-330m": 53.9, "mert-v1-95m": 20.8, "wavlm-large": 37.1}
 
 # Assumed dense peaks in TFLOP/s (vendor data sheets, no sparsity): (name fragment, bf16
 # tensor cores, fp32 without tensor cores). PyTorch's fp32 matmuls do not use TF32 unless
@@ -51,15 +49,9 @@ PEAK_TFLOPS = [
 NUM_LABELS = 20
 
 
-def tflop_per_sample(preset: str, clip_seconds: float = 5.0) -> float | None:
-    """Model TFLOP of one training sample (forward + backward ~ 3x forward); None where unknown."""
-    gflop = GFLOP_PER_AUDIO_SECOND.get(preset)
-    return gflop * clip_seconds * 3 / 1000 if gflop else None
-
-
 def samples_per_second_at(mfu: float, peak: float, preset: str = "mert-v1-330m", clip_seconds: float = 5.0) -> float:
     """Training samples per second a GPU of `peak` TFLOP/s sustains at utilisation `mfu`."""
-    return mfu * peak / tflop_per_sample(preset, clip_seconds)
+    return mfu * peak * 1e12 / counted_flops(preset, 1, clip_seconds)
 
 
 def peak_for(device_name: str, bf16: bool) -> float | None:
@@ -113,6 +105,30 @@ def sdpa_or_eager(preset: str) -> str:
     """"sdpa" when transformers has an SDPA path for the preset's backbone class, else "eager"."""
     encoder, _ = preset_config(preset)
     return "sdpa" if MODEL_MAPPING[type(encoder)]._supports_sdpa else "eager"
+
+
+def counted_flops(preset: str, batch_size: int, clip_seconds: float = 5.0, strategy: str = "finetune") -> int:
+    """FLOPs of one step of `build_model(preset, ...)` on `batch_size` clips, as torch's
+    FlopCounterMode counts them (matmuls, convolutions, attention): for "finetune" a training
+    step, forward and backward (none through the frozen CNN); for "weighted_sum" the cache's forward
+    pass (`pooled_layer_features`). Counted on the meta device: the model's shapes without its
+    arithmetic or memory, so MERT-330M counts in about a second on any machine."""
+    meta = torch.device("meta")
+    with meta:
+        model = build_model(preset, "eager", batch_size, meta, strategy=strategy, clip_seconds=clip_seconds)
+        clips = torch.empty(batch_size, round(clip_seconds * model.config.sampling_rate))
+    # In eval mode and backward from the logits: training's SpecAugment masks random frames and
+    # the loss's backward indexes by label, values that meta tensors lack; neither holds a FLOP
+    # the counter counts, nor does dropout.
+    model.eval()
+    with FlopCounterMode(display=False) as counter:
+        if strategy == "weighted_sum":
+            with torch.inference_mode():
+                model.pooled_layer_features(clips)
+        else:
+            logits = model(clips).logits
+            logits.backward(torch.ones_like(logits))
+    return counter.get_total_flops()
 
 
 def measure_step(preset: str, device: torch.device, *, attention: str = "eager", bf16: bool = False,
@@ -169,13 +185,13 @@ def run_configuration(args, preset: str, name: str, device: torch.device) -> dic
 
 
 def print_rows(args, preset: str, rows: list[dict]) -> None:
-    per_sample = tflop_per_sample(preset, args.clip_seconds)
+    per_sample = counted_flops(preset, args.batch_size, args.clip_seconds) / args.batch_size
     naive = rows[0]
     for row in rows:
         samples_per_s = row["samples_per_s"]
-        achieved = samples_per_s * per_sample if per_sample else None
-        tflops = f"{achieved:.3g}" if achieved else "n/a"
-        mfu = f"{100 * achieved / row['peak']:.1f}%" if achieved and row["peak"] else "n/a"
+        achieved = samples_per_s * per_sample / 1e12
+        tflops = f"{achieved:.3g}"
+        mfu = f"{100 * achieved / row['peak']:.1f}%" if row["peak"] else "n/a"
         speedup = f"{naive['step_s'] / row['step_s']:.2f}×"
         memory = f"{row['memory_gib']:.2f} ({row['memory_gib'] / naive['memory_gib']:.2f}×)"
         print(f"{preset:<14}{row['config']:<7}{row['attention']:<7}{row['dtype']:<15}"
@@ -206,8 +222,8 @@ def main() -> None:
     print(describe(device))
     print(f"finetune steps: batch {args.batch_size} x {args.clip_seconds:g} s clips, Adam, median of {args.steps} "
           f"steps after {args.warmup} warm-up, device {device}")
-    print("TFLOP/s = samples/s x clip s x forward GFLOP per audio s x 3 (fwd+bwd ~ 3x fwd; checkpointing's "
-          "recompute not counted); MFU against the peak of the row's dtype"
+    print("TFLOP/s = samples/s x FLOPs of a training sample, forward and backward, counted by FlopCounterMode "
+          "(checkpointing's recompute not counted); MFU against the peak of the row's dtype"
           + (f" ({args.peak_tflops:g} TFLOP/s given)" if args.peak_tflops else " (n/a where unknown)"))
     memory_kind = "GiB alloc" if cuda else "GiB RSS"
     print()

@@ -2,12 +2,15 @@
 artist20 table they imply.
 
     python benchmarks/gpu.py [--json gpu.json] [--reduced] [--rows finetune_eager,separation,...]
+        [--peak-tflops 989]
 
 On a CUDA machine (sized for under 8 minutes, not yet timed on one; random weights in the real
 architectures):
 - MERT-330M finetune, bf16 autocast, batch 24 x 5 s: samples/s, TFLOP/s and MFU with eager
   attention, SDPA, and SDPA under torch.compile; WavLM-Large eager (it has no SDPA path);
-- weighted-sum feature extraction (the cached forward pass), segments/s;
+  the FLOPs are those of the model run, counted by torch's FlopCounterMode (forward and
+  backward of one training step), MFU against the GPU's dense bf16 peak;
+- weighted-sum feature extraction (the cached forward pass), segments/s and TFLOP/s;
 - the training data loader, segments/s with 0 and N workers, next to the finetune rate;
 - htdemucs separation, x real time, one song at a time and batched, fp32 and half, and the
   SNR of the half stems against the fp32 ones;
@@ -18,10 +21,11 @@ then the estimated hours to the whole artist20 table on one GPU, stage by stage.
 Without CUDA, or with --reduced, the same rows run small (tiny presets, tiny htdemucs, short
 audio, few steps) in well under a minute: a check that the command works, not a forecast.
 
-Each row runs on its own: a row whose module is missing (a bare GPU box has torch,
-transformers and accelerate; the loader falls back to pyarrow + soundfile without datasets)
-is reported as skipped, with the reason, and a row that fails for another reason as failed,
-with its one-line error; the others still run.
+Each row runs on its own: a row whose module is missing is reported as skipped, with the
+reason, and a row that fails for another reason as failed, with its one-line error; the others
+still run. On the bare GPU box (bare_box.py: torch, transformers, accelerate, pyarrow, numpy,
+and demucs carried there) the model and separation rows run; decoding, silence detection, the
+loader and predict_songs also need soundfile (and torchcodec, unsilence, datasets: carry them).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import importlib.metadata
 import importlib.util
 import json
 import multiprocessing
@@ -39,7 +44,7 @@ import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -49,8 +54,8 @@ import torch
 if importlib.util.find_spec("singerid") is None:  # a bare box with the repository but no install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from finetune_throughput import (GFLOP_PER_AUDIO_SECOND, build_model, measure_step, peak_tflops, sdpa_or_eager,
-                                 tflop_per_sample)
+from bare_box import BARE_BOX
+from finetune_throughput import build_model, counted_flops, measure_step, peak_tflops, sdpa_or_eager
 from machine import describe
 from preprocess_throughput import print_table
 
@@ -65,7 +70,8 @@ SEGMENT_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class Plan:
-    """The sizes of every measurement: FULL on a CUDA machine, REDUCED for a quick check."""
+    """The sizes of every measurement: FULL on a CUDA machine, REDUCED for a quick check; and
+    the peak TFLOP/s that MFU is taken against (None: looked up by the CUDA device's name)."""
     mert: str
     wavlm: str
     batch_size: int
@@ -82,6 +88,7 @@ class Plan:
     pool_files: int
     pool_seconds: float
     predict_songs: int
+    peak_tflops: float | None = None
 
 
 FULL = Plan(mert="mert-v1-330m", wavlm="wavlm-large", batch_size=24, clip_seconds=5.0, steps=10, warmup=3,
@@ -100,6 +107,17 @@ MODEL_RATE = 24000  # MERT's, which silence detection and the raw corpus work at
 
 def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def packages() -> dict[str, str | None]:
+    """The version of each of the bare box's packages here; None where it is missing."""
+    versions = {}
+    for name in BARE_BOX:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def synchronize(device: torch.device) -> None:
@@ -197,15 +215,14 @@ def finetune_row(plan: Plan, device: torch.device, preset: str, attention: str, 
     result = measure_step(preset, device, attention=attention, bf16=True, compile_backend=compile_backend,
                           batch_size=plan.batch_size, clip_seconds=plan.clip_seconds, steps=plan.steps,
                           warmup=plan.warmup)
-    per_sample = tflop_per_sample(preset, plan.clip_seconds)
-    tflops = result["samples_per_s"] * per_sample if per_sample else None
-    peak = peak_tflops(device, bf16=True)
-    mfu = tflops / peak if tflops and peak else None
+    per_sample = counted_flops(preset, plan.batch_size, plan.clip_seconds) / plan.batch_size
+    tflops = result["samples_per_s"] * per_sample / 1e12
+    peak = peak_tflops(device, bf16=True, given=plan.peak_tflops)
+    mfu = tflops / peak if peak else None
     compiled = f", first (compiling) step {result['first_step_s']:.1f} s" if compile_backend else ""
-    return dict(result, tflops=tflops, mfu=mfu, result=(
-        f"{result['samples_per_s']:.1f} samples/s, "
-        + (f"{tflops:.3g} TFLOP/s" if tflops else "TFLOP/s n/a") + ", "
-        + (f"MFU {100 * mfu:.1f} %" if mfu else "MFU n/a")),
+    return dict(result, flop_per_sample=per_sample, tflops=tflops, peak_tflops=peak, mfu=mfu, result=(
+        f"{result['samples_per_s']:.1f} samples/s, {tflops:.3g} TFLOP/s, "
+        + (f"MFU {100 * mfu:.1f} %" if mfu else "MFU n/a (peak unknown)")),
         detail=f"step {result['step_s']:.3g} s, {result['memory_gib']:.1f} GiB peak, median of {plan.steps}{compiled}")
 
 
@@ -240,10 +257,10 @@ def row_weighted_sum_features(plan: Plan, device: torch.device, results: dict) -
             model.pooled_layer_features(clips)
         synchronize(device)
     rate = plan.feature_batches * plan.batch_size / (time.perf_counter() - started)
-    gflop = GFLOP_PER_AUDIO_SECOND.get(plan.mert)
-    tflops = rate * plan.clip_seconds * gflop / 1000 if gflop else None
-    return {"segments_per_s": rate, "tflops": tflops,
-            "result": f"{rate:.1f} segments/s" + (f", {tflops:.3g} TFLOP/s" if tflops else ""),
+    per_segment = counted_flops(plan.mert, plan.batch_size, plan.clip_seconds, "weighted_sum") / plan.batch_size
+    tflops = rate * per_segment / 1e12
+    return {"segments_per_s": rate, "flop_per_segment": per_segment, "tflops": tflops,
+            "result": f"{rate:.1f} segments/s, {tflops:.3g} TFLOP/s",
             "detail": f"{plan.mert} bf16 autocast, batch {plan.batch_size} x {plan.clip_seconds:g} s, "
                       f"{plan.feature_batches} batches"}
 
@@ -263,7 +280,7 @@ def row_data_loader(plan: Plan, device: torch.device, results: dict) -> dict:
     rates = {f"{count} workers": rate for count, rate in measured["segments_per_s"].items()}
     fastest = fastest_finetune(results)
     wants = (f"; the fastest finetune above ({fastest[0]}) takes {fastest[1]:.1f}/s" if fastest
-             else f"; a MERT-330M finetune at 40 % MFU on an H100 takes ~{data_loading.STEP_RATE:.0f}/s")
+             else f"; a MERT-330M finetune at 40 % MFU on an H100 takes ~{data_loading.step_rate():.0f}/s")
     return dict(measured, segments_per_s=rates, result=rates_text(rates, "segments/s"),
                 detail=f"{plan.loader_segments} WAV segments in Arrow, read with {measured['read_with']}{wants}")
 
@@ -349,7 +366,7 @@ def one_line(error: BaseException) -> str:
 
 
 # -- the artist20 estimate -----------------------------------------------------------------------
-def estimate_artist20(results: dict) -> dict:
+def estimate_artist20(results: dict, plan: Plan) -> dict:
     """Hours per stage on one GPU and the machine's cores, from the measured rates; a stage whose
     rate is missing is left out of the total and named in `missing`."""
     audio = ARTIST20_HOURS * 3600
@@ -374,8 +391,12 @@ def estimate_artist20(results: dict) -> dict:
     loader = most(rate("data_loader", "segments_per_s"))
     finetune = min(fastest[1], loader) if fastest and loader else (fastest[1] if fastest else None)
     features = rate("weighted_sum_features", "segments_per_s")
-    # WavLM-Large's forward costs 37.1 GFLOP per audio second against MERT-330M's 53.9.
-    wavlm_scale = GFLOP_PER_AUDIO_SECOND["mert-v1-330m"] / GFLOP_PER_AUDIO_SECOND["wavlm-large"]
+    # WavLM's cache pass runs at MERT's rate times MERT's FLOPs over WavLM's (the plan's models).
+    if features:
+        features_wavlm = features * (counted_flops(plan.mert, 1, SEGMENT_SECONDS, "weighted_sum")
+                                     / counted_flops(plan.wavlm, 1, SEGMENT_SECONDS, "weighted_sum"))
+    else:
+        features_wavlm = None
 
     def hours(work: float, per_second: float | None) -> float | None:
         return work / per_second / 3600 if per_second else None
@@ -390,7 +411,7 @@ def estimate_artist20(results: dict) -> dict:
         f"weighted-sum cache, MERT ({all_segments:,.0f} segments, one forward each)":
             (hours(all_segments, features), "weighted_sum_features"),
         "weighted-sum cache, WavLM-Large (rate scaled by FLOPs)":
-            (hours(all_segments, features and features * wavlm_scale), "weighted_sum_features"),
+            (hours(all_segments, features_wavlm), "weighted_sum_features"),
         "evaluation of the finetunes (validation every epoch, test once)":
             (hours(2 * forward_segments, features), "weighted_sum_features"),
     }
@@ -418,9 +439,11 @@ def main() -> None:
     parser.add_argument("--reduced", action="store_true", help="tiny models and short audio (default without CUDA)")
     parser.add_argument("--rows", help=f"comma-separated subset of {', '.join(ROWS)}")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--peak-tflops", type=float, help="the peak for MFU (default: by the CUDA device's name)")
     args = parser.parse_args()
     device = torch.device(args.device)
-    plan = REDUCED if args.reduced or device.type != "cuda" else FULL
+    reduced = args.reduced or device.type != "cuda"
+    plan = replace(REDUCED if reduced else FULL, peak_tflops=args.peak_tflops)
     selected = args.rows.split(",") if args.rows else list(ROWS)
     unknown = set(selected) - set(ROWS)
     if unknown:
@@ -430,8 +453,9 @@ def main() -> None:
 
         datasets.disable_progress_bars()
 
-    mode = "reduced (tiny models, short audio: checks the command, not a forecast)" if plan is REDUCED else "full"
+    mode = "reduced (tiny models, short audio: checks the command, not a forecast)" if reduced else "full"
     print(describe(device))
+    print("bare-box packages: " + ", ".join(f"{name} {version or 'missing'}" for name, version in packages().items()))
     print(f"mode: {mode}; device {device}; {cores()} cores", flush=True)
     results = {}
     for name in ROWS:
@@ -442,7 +466,7 @@ def main() -> None:
         row = results[name]
         print(f"  {name}: {row['status']} in {row.get('wall_s', 0):.1f} s", file=sys.stderr, flush=True)
 
-    estimate = estimate_artist20(results)
+    estimate = estimate_artist20(results, plan)
     print()
     print_table(["row", "status", "result", "detail"],
                 [[row["title"], row["status"], row.get("result", row.get("reason", "")), row.get("detail", "")]
@@ -458,8 +482,8 @@ def main() -> None:
         print(f"(separation with the fastest measured variant, {fastest['variant']}: {fastest['hours']:.2f} h)")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "machine": describe(device), "device": str(device), "mode": "reduced" if plan is REDUCED else "full",
-            "plan": asdict(plan), "rows": results, "artist20_estimate": estimate,
+            "machine": describe(device), "device": str(device), "mode": "reduced" if reduced else "full",
+            "packages": packages(), "plan": asdict(plan), "rows": results, "artist20_estimate": estimate,
         }, indent=2, default=str) + "\n")
 
 

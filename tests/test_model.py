@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from torch._inductor import config as inductor_config
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from singerid import SingerClassifier, SingerClassifierConfig
@@ -439,3 +440,33 @@ def test_chunk_outputs_stay_out_of_the_output_unless_asked():
     assert list(plain.keys()) == ["loss", "logits"] and len(plain.to_tuple()) == 2
     assert list(chunked.keys()) == ["loss", "logits", "chunk_log_probs", "chunk_rows", "chunk_samples"]
     assert torch.equal(plain.loss, chunked.loss)
+
+
+def test_inductor_compiles_the_forward_and_a_training_step_to_what_eager_computes(monkeypatch):
+    # `--torch_compile`'s default backend on the CPU: inductor generates C++ and builds it with
+    # the compiler `make install-test` installs, every time (no cache of an earlier run). One
+    # transformer layer keeps compiling short; no dropout or SpecAugment: the same arithmetic.
+    quiet = dict(num_hidden_layers=1, hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+                 feat_proj_dropout=0.0, mask_time_prob=0.0)
+    model = _model(strategy="finetune", backbone_overrides=quiet, head_dropout=0.0, chunk_seconds=1.0)
+    wave, labels = _wave(1.0, batch=2), torch.tensor([0, 2])
+    monkeypatch.setattr(inductor_config, "force_disable_caches", True)
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend="inductor", fullgraph=True)
+
+    with torch.no_grad():
+        model.eval()
+        torch.testing.assert_close(compiled(wave).logits, model(wave).logits, rtol=1e-4, atol=1e-5)
+
+    def step(forward) -> tuple[torch.Tensor, dict]:
+        model.zero_grad(set_to_none=True)
+        output = forward(wave, labels=labels)
+        output.loss.backward()
+        return output, {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+
+    model.train()
+    (eager, eager_grads), (inductor, inductor_grads) = step(model), step(compiled)
+    torch.testing.assert_close(inductor.logits, eager.logits, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(inductor.loss, eager.loss, rtol=1e-4, atol=1e-5)
+    assert inductor_grads.keys() == eager_grads.keys() and len(eager_grads) > 4
+    torch.testing.assert_close(inductor_grads, eager_grads, rtol=1e-3, atol=1e-5)
