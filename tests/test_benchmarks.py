@@ -149,7 +149,8 @@ def test_gpu_benchmark_on_a_bare_box_separates_and_reports_each_row_alone(tmp_pa
     for name in ("finetune_eager", "separation"):  # torch, transformers and demucs suffice
         assert report[name]["status"] == "measured", (name, report[name].get("reason"))
     assert report["separation"]["architecture"] == "tiny htdemucs"
-    for name, missing in (("silence", "soundfile"), ("data_loader", "soundfile"), ("predict_songs", "datasets")):
+    # predict_songs reads songs through soundfile before it would reach datasets
+    for name, missing in (("silence", "soundfile"), ("data_loader", "soundfile"), ("predict_songs", "soundfile")):
         assert report[name]["status"] == "skipped", name
         assert report[name]["reason"].startswith(f"{missing} is not importable"), report[name]["reason"]
     assert report["decode"]["status"] == "failed"

@@ -15,7 +15,7 @@ from ..enrollment import embed_songs
 from ..names import write_errors_file
 from ..outputs import check_output, record_run
 from ..prediction import find_audio_files
-from ..preprocessing.shares import launched_processes
+from ..preprocessing.shares import ending_together
 from . import OutputOptions, command, command_line, log_progress, parse
 from .predict import SongOptions
 
@@ -36,12 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         raise FileNotFoundError(f"no audio files in {' '.join(args.input)}; give song files or folders holding them")
     check_output(args.output, "embed", output.overwrite)  # before any song is read; recorded once written
-    dataset, failed = embed_songs(files, args.model, **asdict(options))
-    if not launched_processes().is_main_process:  # a helper under accelerate launch: the main process writes
-        return 0
-    dataset.save_to_disk(args.output)
-    record_run(args.output, "embed", command_line(argv))
-    errors = write_errors_file(Path(args.output, "errors.tsv"), [(p.path, p.error) for p in failed])
-    print(f"{dataset.num_rows} song embeddings → {args.output}"
-          + (f"; {len(failed)} failed, listed in {errors}" if failed else ""))
-    return 0 if dataset.num_rows else 1
+    with ending_together() as processes:  # under accelerate launch: each process its share of the songs
+        dataset, failed = embed_songs(files, args.model, **asdict(options))
+        if not processes.is_main_process:  # a helper under accelerate launch: the main process writes
+            return 0
+        dataset.save_to_disk(args.output)
+        record_run(args.output, "embed", command_line(argv))
+        errors = write_errors_file(Path(args.output, "errors.tsv"), [(p.path, p.error) for p in failed])
+        print(f"{dataset.num_rows} song embeddings → {args.output}"
+              + (f"; {len(failed)} failed, listed in {errors}" if failed else ""))
+        return 0 if dataset.num_rows else 1

@@ -22,7 +22,7 @@ from typing import Literal
 
 from ..gallery import UNKNOWN_LABEL
 from ..names import file_names
-from ..preprocessing.shares import launched_processes
+from ..preprocessing.shares import ending_together
 from ..prediction import (check_answers_path, find_audio_files, predict_songs, song_ids, write_predictions,
                           write_timeline)
 from . import OutputOptions, claim, command, log_progress, parse
@@ -86,21 +86,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.timeline is not None:  # the timeline folder, before any song is read
         claim(args.timeline, "predict", argv, output)
     write = _timeline_writer(args.timeline, ids, args.raw_cells) if args.timeline is not None else None
-    predictions = predict_songs(files, args.model, top_k=args.top_k, ids=ids,
-                                remove_silence=args.remove_silence, open_set=args.open_set,
-                                unknown_label=args.unknown_label, timeline=args.timeline is not None,
-                                on_timeline=write, **asdict(options))
-    if not launched_processes().is_main_process:  # a helper under accelerate launch: the main process writes
-        return 0
-    errors = write_predictions(args.output, predictions, args.scores, raw_cells=args.raw_cells)
-    done = [p for p in predictions if p.error is None]
-    quiet = sum(p.nothing_audible for p in done)
-    drawn = sum(p.timeline is None for p in done)  # a written timeline is let go; one that failed stays
-    print(f"{len(done)} songs predicted → {args.output}"
-          + (f" ({quiet} on their loudest window: nothing audible after cleaning)" if quiet else "")
-          + (f"; {drawn} timelines → {args.timeline}" if args.timeline is not None else "")
-          + (f"; {len(predictions) - len(done)} failed, listed in {errors}" if errors else ""))
-    return 0 if done else 1
+    with ending_together() as processes:  # under accelerate launch: each process its share of the songs
+        predictions = predict_songs(files, args.model, top_k=args.top_k, ids=ids,
+                                    remove_silence=args.remove_silence, open_set=args.open_set,
+                                    unknown_label=args.unknown_label, timeline=args.timeline is not None,
+                                    on_timeline=write, **asdict(options))
+        if not processes.is_main_process:  # a helper under accelerate launch: the main process writes
+            return 0
+        errors = write_predictions(args.output, predictions, args.scores, raw_cells=args.raw_cells)
+        done = [p for p in predictions if p.error is None]
+        quiet = sum(p.nothing_audible for p in done)
+        drawn = sum(p.timeline is None for p in done)  # a written timeline is let go; one that failed stays
+        print(f"{len(done)} songs predicted → {args.output}"
+              + (f" ({quiet} on their loudest window: nothing audible after cleaning)" if quiet else "")
+              + (f"; {drawn} timelines → {args.timeline}" if args.timeline is not None else "")
+              + (f"; {len(predictions) - len(done)} failed, listed in {errors}" if errors else ""))
+        return 0 if done else 1
 
 
 def _timeline_writer(directory: str, ids: list[str], raw_cells: bool):

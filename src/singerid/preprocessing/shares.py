@@ -9,7 +9,8 @@ share is every song.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +22,19 @@ def launched_processes():
     from accelerate import PartialState
 
     return PartialState(cpu=not torch.cuda.is_available())
+
+
+@contextmanager
+def ending_together() -> Iterator:
+    """`launched_processes()`, for a command's whole run: when it ends without an error,
+    every process waits for the others and the process group is closed, so none leaves
+    while another still talks to it (gloo aborts a process whose peer has gone). After
+    an error nothing waits: the launcher ends the other processes."""
+    state = launched_processes()
+    yield state
+    if state.num_processes > 1:
+        state.wait_for_everyone()
+        state.destroy_process_group()
 
 
 def this_share(items: Sequence, state, doing: str) -> list:
