@@ -103,7 +103,7 @@ def test_the_check_can_be_turned_off(corpus, tmp_path):
     root, identical, _ = corpus
     out = tmp_path / "out"
     assert preprocess_main(["--input", str(root), "--output", str(out), "--separator", "none", "--sampling-rate",
-                            "16000", "--cache-dir", str(tmp_path / "cache"), "--find_duplicates", "false"]) == 0
+                            "16000", "--cache-dir", str(tmp_path / "cache"), "--find-duplicates", "false"]) == 0
     assert json.loads((out / "preprocess_report.json").read_text())["duplicates"] == []
     assert _split_of(load_from_disk(str(out)))[identical[1]] == "test"
     assert not (tmp_path / "cache" / "fingerprints").exists()
