@@ -22,6 +22,11 @@ class PreprocessArguments:
     output: str = field(metadata={"help": "folder for the dataset (datasets.load_from_disk reads it)"})
     split_lists: str | None = field(default=None, metadata={
         "help": "folder with train.list / validation.list / test.list (or artist20's a20-*-tracks.list)"})
+    find_duplicates: bool = field(default=True, metadata={
+        "help": "find copies of one recording (same bytes, or re-encoded: by Chromaprint fingerprint) and keep each "
+                "group in one split, train first; named in warnings and in the report"})
+    move_listed_duplicates: bool = field(default=False, metadata={
+        "help": "with --split-lists: keep copies in one split too (by default the lists decide, with a warning)"})
     demucs_repo: str | None = field(default=None, metadata={
         "help": "local folder with demucs weights, for offline use (only their digest is recorded)"})
     cache_dir: str | None = field(default=None, metadata={
@@ -42,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     result = preprocess_corpus(args.input, args.output, config, split_lists=args.split_lists,
                                cache_dir=args.cache_dir, device=args.device,
                                separation_batch=args.separation_batch, demucs_repo=args.demucs_repo,
-                               workers=args.workers)
+                               workers=args.workers, find_duplicates=args.find_duplicates,
+                               move_listed_duplicates=args.move_listed_duplicates)
     if result is None:  # a helper process under accelerate launch: the main process reports
         return 0
     write_dataset_card(args.output)

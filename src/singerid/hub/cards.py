@@ -48,6 +48,7 @@ def write_dataset_card(dataset_dir: str | Path) -> Path:
         num_artists=len({song_id.split("/", 1)[0] for song_id in songs}),
         split_rows=split_rows,
         skipped_note=f"{skipped} file(s) were skipped; see preprocess_report.json." if skipped else "",
+        duplicates_note=_duplicates_note(report.get("duplicates", [])),
         split_rule="per artist, albums sorted by name: the last album is test, the one before it "
         "validation, the rest train (artist20's 4 / 1 / 1 for six albums), unless list files were given.",
         preprocessing=config.to_dict(),
@@ -62,6 +63,15 @@ def write_dataset_card(dataset_dir: str | Path) -> Path:
     path = dataset_dir / "README.md"
     card.save(path)
     return path
+
+
+def _duplicates_note(groups: list[dict]) -> str:
+    if not groups:
+        return ""
+    apart = sum(len(set(group["songs"].values())) > 1 for group in groups)
+    return (f"{len(groups)} group(s) of copies of one recording were found (`duplicates` in preprocess_report.json); "
+            + (f"{apart} of them span splits, as the split lists put them." if apart else
+               "each lies in one split."))
 
 
 def _options(config) -> str:

@@ -1,6 +1,7 @@
 """From a folder of songs to a `datasets.DatasetDict` of 5 s vocal segments.
 
-Stage A separates every song once (the cached, expensive part, shown with its own
+Copies of one recording are found first (`duplicates`) and kept in one split. Stage A
+separates every song once (the cached, expensive part, shown with its own
 progress bar), while worker processes decode the songs ahead of it; stage B streams
 each split through silence removal (in the workers) and segmentation into Arrow with
 `Dataset.from_generator`, so memory does not grow with the corpus.
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +28,11 @@ from ..models import portable_name
 from ..errors import SingeridError, SongError
 from .config import PreprocessConfig
 from .corpus import Song, find_songs
-from .shares import launched_processes, this_share
+from .duplicates import DuplicateGroup, duplicate_groups, identify
+from .shares import all_shares, launched_processes, this_share
 from .stages import SongPreprocessor
 from .workers import StageWorkers
-from .splits import SPLITS, albums_in_several_splits, split_by_album, split_from_lists
+from .splits import SPLITS, albums_in_several_splits, keep_together, split_by_album, split_from_lists
 
 REPORT_FILE = "preprocess_report.json"
 logger = logging.getLogger(__name__)
@@ -67,6 +71,9 @@ class PreprocessResult:
     songs: dict[str, SongReport]
     stage_seconds: dict[str, float] = field(default_factory=dict)
     shared_albums: dict[str, list[str]] = field(default_factory=dict)  # "artist/album" → its splits
+    # One entry per group of copies of a recording: {"songs": {song_id: split}, "identical": bool,
+    # "moved": {song_id: the split it left}}.
+    duplicates: list[dict] = field(default_factory=list)
 
     @property
     def num_ok(self) -> int:
@@ -87,6 +94,8 @@ def preprocess_corpus(
     separation_batch: int = 1,
     demucs_repo: str | Path | None = None,
     workers: int | None = None,
+    find_duplicates: bool = True,
+    move_listed_duplicates: bool = False,
 ) -> PreprocessResult | None:
     """Build and save the DatasetDict, its report and its parameters (the card is `hub`'s).
 
@@ -94,6 +103,10 @@ def preprocess_corpus(
     download); only the weights' digest is recorded, never the folder. `workers`:
     processes for decoding and silence removal (default: one per core, less one); the
     dataset is the same for any number.
+
+    `find_duplicates`: find copies of one recording (see `duplicates`), name them in warnings
+    and in the report, and keep each group in one split (the earliest of its songs', train
+    first); with `split_lists`, the lists decide, unless `move_listed_duplicates`.
 
     Under `accelerate launch` with N processes, each process separates its share of the
     songs (on its own GPU), and the main process then assembles the dataset from the
@@ -105,17 +118,24 @@ def preprocess_corpus(
         raise NothingProcessed(f"{input_dir}: no audio files found in <artist>/<album>/<track> folders")
     assignment = split_from_lists(songs, split_lists) if split_lists else split_by_album(songs)
     songs = [song for song in songs if song.song_id in assignment]
-    shared = albums_in_several_splits(songs, assignment)
+    preprocessor = SongPreprocessor(config, cache_dir=cache_dir, demucs_repo=demucs_repo,
+                                    device=device or (str(state.device) if state.num_processes > 1 else None))
+    config = preprocessor.config
+    started = time.perf_counter()
+    groups = _find_duplicates(songs, state, preprocessor.cache_dir) if find_duplicates else []
+    moved = {}
+    if move_listed_duplicates or not split_lists:
+        assignment, moved = keep_together([group.songs for group in groups], assignment)
+    duplicates = [_report_duplicates(group, assignment, moved) for group in groups]
+    duplicates_seconds = time.perf_counter() - started
+    # A moved copy is a duplicate (reported above), not its album's songs in several splits.
+    shared = albums_in_several_splits([song for song in songs if song.song_id not in moved], assignment)
     for album, splits in shared.items():
         logger.warning("album %s has songs in several splits (%s): its songs are not held out", album,
                        ", ".join(splits))
     reports = {song.song_id: SongReport(song.path.relative_to(input_dir).as_posix(), assignment[song.song_id])
                for song in songs}
     artists = sorted({song.artist for song in songs})
-    preprocessor = SongPreprocessor(config, cache_dir=cache_dir, demucs_repo=demucs_repo,
-                                    device=device or (str(state.device) if state.num_processes > 1 else None))
-    config = preprocessor.config
-    started = time.perf_counter()
 
     # Our own bars count songs per stage; datasets' would interleave with them.
     with tempfile.TemporaryDirectory(prefix="singerid-arrow-") as arrow_cache, _datasets_bars_off():
@@ -138,13 +158,43 @@ def preprocess_corpus(
             dataset.save_to_disk(str(output_dir), num_shards=empty)
     dataset = DatasetDict.load_from_disk(str(output_dir))
 
-    result = PreprocessResult(dataset, reports, dict(preprocessor.seconds), shared)
+    result = PreprocessResult(dataset, reports, dict(preprocessor.seconds), shared, duplicates)
+    if find_duplicates:
+        result.stage_seconds["duplicates"] = duplicates_seconds
     result.stage_seconds["total"] = time.perf_counter() - started
     config.save(output_dir)
     _write_report(output_dir / REPORT_FILE, result, config, corpus=portable_name(str(input_dir)))
     if result.num_ok == 0:
         raise NothingProcessed(f"{input_dir}: none of {len(songs)} audio files could be decoded")
     return result
+
+
+def _find_duplicates(songs: list[Song], state, cache_dir: Path) -> list[DuplicateGroup]:
+    """Each process identifies its share of the songs (cached by content); the main
+    process finds the groups among all of them (the others get none)."""
+    share = this_share(songs, state, "fingerprinting")
+    with ThreadPoolExecutor(os.cpu_count()) as threads:  # the work is ffmpeg's and hashlib's, beside the GIL
+        identities = list(tqdm(threads.map(lambda song: identify(song.path, cache_dir), share), total=len(share),
+                               desc="finding duplicates", unit="song"))
+    identities = all_shares(state, identities, len(songs))
+    if not state.is_main_process:
+        return []
+    return duplicate_groups([song.song_id for song in songs], identities)
+
+
+def _report_duplicates(group: DuplicateGroup, assignment: dict[str, str], moved: dict[str, str]) -> dict:
+    """The group's report entry, and its warning."""
+    what = "identical files" if group.identical else "one recording"
+    where = ", ".join(f"{song_id} ({moved[song_id]} → {assignment[song_id]})" if song_id in moved
+                      else f"{song_id} ({assignment[song_id]})" for song_id in group.songs)
+    splits = {assignment[song_id] for song_id in group.songs}
+    if len(splits) > 1:
+        logger.warning("duplicates (%s) in several splits, as the split lists put them: %s; "
+                       "move_listed_duplicates keeps them in one split", what, where)
+    else:
+        logger.warning("duplicates (%s), kept in %s: %s", what, splits.pop(), where)
+    return {"songs": {song_id: assignment[song_id] for song_id in group.songs}, "identical": group.identical,
+            "moved": {song_id: moved[song_id] for song_id in group.songs if song_id in moved}}
 
 
 def _build_split(split, songs, features, pool, reports, artists, arrow_cache) -> Dataset:
@@ -264,6 +314,6 @@ def _write_report(path: Path, result: PreprocessResult, config: PreprocessConfig
         "stage_seconds": {stage: round(seconds, 3) for stage, seconds in result.stage_seconds.items()},
         "albums_in_several_splits": result.shared_albums,
     }
-    body = {"summary": summary, "config": config.to_dict(),
+    body = {"summary": summary, "config": config.to_dict(), "duplicates": result.duplicates,
             "songs": {song_id: vars(report) for song_id, report in result.songs.items()}}
     path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -12,6 +12,9 @@ Explicit lists override the rule: a folder with `train.list`, `validation.list`,
 `test.list` (or artist20's `a20-trn-tracks.list`, `a20-val-tracks.list`,
 `a20-tst-tracks.list`), one `artist/album/track` per line without extension. An album whose songs the lists put
 in more than one split is named in a warning and in the preprocessing report.
+
+Copies of one recording (`duplicates`) are kept in one split by `keep_together`: the
+earliest of their splits, train first.
 """
 
 from __future__ import annotations
@@ -99,9 +102,22 @@ def split_from_lists(songs: list[Song], lists_dir: str | Path) -> dict[str, str]
     return {song_id: split for song_id, split in assignment.items() if song_id in known}
 
 
+def keep_together(groups: list[list[str]], assignment: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """`assignment` with each group of song ids whole in the earliest of its splits (in
+    `SPLITS` order), and song_id → the split it left, for each song moved."""
+    assignment, moved = dict(assignment), {}
+    for group in groups:
+        split = min((assignment[song_id] for song_id in group), key=SPLITS.index)
+        for song_id in group:
+            if assignment[song_id] != split:
+                moved[song_id], assignment[song_id] = assignment[song_id], split
+    return assignment, moved
+
+
 def albums_in_several_splits(songs: list[Song], assignment: dict[str, str]) -> dict[str, list[str]]:
     """`artist/album` → its splits, for albums whose songs are not all in one split
-    (possible only with list files: the default rule assigns whole albums)."""
+    (possible only with list files, or for copies moved by `keep_together`: the default
+    rule assigns whole albums)."""
     splits_of: dict[str, set[str]] = defaultdict(set)
     for song in songs:
         if song.album is not None and song.song_id in assignment:
