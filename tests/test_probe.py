@@ -3,6 +3,7 @@ writes one row per hidden state (and a weighted_sum model's layer weights) from 
 feature cache."""
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,17 +104,34 @@ def test_probe_of_a_saved_model_reports_its_layer_weights(dataset_dir, tmp_path,
     model.save_pretrained(tmp_path / "model")
     expected = torch.tensor([0.0, 1.0, 2.0]).softmax(-1).numpy()
 
+    # Each run its own empty feature cache: the backbones' digests match, so with one shared cache the second
+    # run would read the first one's features, and the comparison below would compare the cache with itself.
+    monkeypatch.setenv("SINGERID_CACHE", str(tmp_path / "backbone_cache"))
     backbone_run = probe_hidden_states(str(dataset_dir), tmp_path / "backbone", backbone="tiny-mert", autocast="no",
                                        progress=False)
     monkeypatch.setattr("singerid.training.build_model", None)  # --model builds no classifier of its own
+    monkeypatch.setenv("SINGERID_CACHE", str(tmp_path / "model_cache"))
     report = probe_hidden_states(str(dataset_dir), tmp_path / "out", model=str(tmp_path / "model"), autocast="no",
                                  progress=False)
     np.testing.assert_allclose(report.layer_weights, expected, atol=1e-6)
     rows = _rows(report.csv)
     np.testing.assert_allclose([float(row["layer_weight"]) for row in rows], expected, atol=1e-4)
     assert report.plot.is_file() and report.source == f"model {tmp_path / 'model'}"
-    # The model's own backbone (here the weights --backbone tiny-mert --seed 42 makes): the same probes.
+    # The model's own backbone (here the weights --backbone tiny-mert --seed 42 makes): the same features, each
+    # computed by its run, and so the same probes. The features, as the probes' top-1 is 1.0 at every layer here.
+    ours, theirs = _cached_features(tmp_path / "model_cache"), _cached_features(tmp_path / "backbone_cache")
+    assert ours.keys() == theirs.keys() and ours
+    for name, features in ours.items():
+        np.testing.assert_allclose(features, theirs[name], atol=1e-6, err_msg=name)
     assert [probe.scores for probe in report.probes] == [probe.scores for probe in backbone_run.probes]
+
+
+def _cached_features(cache: Path) -> dict[str, np.ndarray]:
+    """The pooled features in a singerid cache, by file (named by data, backbone digest and shard)."""
+    from datasets import Dataset
+
+    return {file.name: Dataset.from_file(str(file)).with_format("numpy")["features"]
+            for file in sorted((cache / "features").glob("*.arrow"))}
 
 
 def test_probe_refuses_both_or_neither_source(dataset_dir, tmp_path, capsys):

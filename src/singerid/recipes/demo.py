@@ -1,7 +1,7 @@
 """The main job end to end on the embedded demo corpus, offline (`singerid demo`, `make demo`).
 
 demo corpus → preprocess → train weighted_sum, then finetune → evaluate the test album →
-classify one held-out song with the audio-classification pipeline.
+predict every held-out test song from its file (`predict_songs`, what `singerid predict` runs).
 
 What it trains on (`vocals`): vocals separated with htdemucs when its weights are
 available locally (`demucs_repo`, or already in the demucs / Hugging Face caches);
@@ -23,6 +23,7 @@ from typing import Callable, Literal
 from ..evaluation import evaluate_dataset
 from ..hub import write_dataset_card
 from ..models import PRESETS, STRATEGIES
+from ..prediction import SongPrediction, load_model, predict_songs
 from ..preprocessing import PreprocessConfig, preprocess_corpus
 from ..preprocessing.dataset import REPORT_FILE
 from ..preprocessing.separation import weights_cached
@@ -54,12 +55,26 @@ class DemoOptions:
 
 
 @dataclass
+class TestSong:
+    path: str
+    singer: str  # the truth
+    prediction: SongPrediction  # every singer of the model, best first
+
+    @property
+    def right(self) -> bool:
+        return self.prediction.labels[:1] == [self.singer]
+
+
+@dataclass
 class DemoResult:
     vocals: str  # what was trained on: demucs, stems or mix
     metrics: dict[str, dict]  # strategy → metrics.json
-    song: str  # the held-out song given to the pipeline
-    answer: list[dict]  # the pipeline's top 3
+    test_songs: list[TestSong]  # the first strategy's model on every test song, in file order
     seconds: float
+
+    @property
+    def song_top1(self) -> float:
+        return sum(song.right for song in self.test_songs) / len(self.test_songs)
 
 
 def run_demo(options: DemoOptions, step: Callable[[str], None] = logger.info) -> DemoResult:
@@ -102,17 +117,22 @@ def run_demo(options: DemoOptions, step: Callable[[str], None] = logger.info) ->
         metrics[strategy] = json.loads((run / METRICS_FILE).read_text())
 
     best = output / strategies[0]
-    step(f"[{steps}/{steps}] evaluating {best} on the test album, and one held-out song through the pipeline")
+    step(f"[{steps}/{steps}] evaluating {best} on the test album, and predicting each test song from its file")
     evaluate_dataset(str(best), str(dataset), "test", str(output / "evaluation"))
-    song, answer = classify_one_test_song(best, dataset, source)
-    return DemoResult(vocals, metrics, song, answer, time.perf_counter() - started)
+    test_songs = predict_test_songs(best, dataset, source)
+    return DemoResult(vocals, metrics, test_songs, time.perf_counter() - started)
 
 
-def classify_one_test_song(model_dir: Path, dataset_dir: Path, corpus: Path) -> tuple[str, list[dict]]:
-    """The first test-split song, as its original file, through `pipeline("audio-classification")`."""
-    from transformers import pipeline
-
+def predict_test_songs(model_dir: Path, dataset_dir: Path, corpus: Path) -> list[TestSong]:
+    """Every test-split song, as its original file in `corpus`, in file order, through `predict_songs`
+    (the model's own preprocessing, as `singerid predict`), ranking all the model's singers."""
     songs = json.loads((dataset_dir / REPORT_FILE).read_text())["songs"]
-    source = next(song["source"] for song in songs.values() if song["split"] == "test" and song["status"] == "ok")
-    classify = pipeline("audio-classification", model=str(model_dir))
-    return str(corpus / source), classify(str(corpus / source), top_k=3)
+    tests = sorted((song["source"], song_id.split("/")[0]) for song_id, song in songs.items()
+                   if song["split"] == "test" and song["status"] == "ok")  # song ids are artist/album/track
+    if not tests:
+        raise ValueError(f"{dataset_dir}: no test songs to predict")
+    model = load_model(model_dir)
+    predictions = predict_songs([corpus / source for source, _ in tests], model, top_k=len(model.config.class_names),
+                                progress=False)
+    return [TestSong(str(corpus / source), singer, prediction)
+            for (source, singer), prediction in zip(tests, predictions)]
