@@ -100,9 +100,11 @@ def song_embeddings(model: SingerClassifier, songs: list[np.ndarray]) -> np.ndar
 
 
 def scores(embeddings: np.ndarray, artists: list[str], shots: list[int], seed: int) -> dict[str, float]:
-    held_out = {name: embeddings[[a == name for a in artists]] for name in sorted(set(artists))}
+    # each singer enrolled from the first half of its songs, queried on the other half
+    halves = {name: np.array_split(embeddings[[a == name for a in artists]], 2) for name in sorted(set(artists))}
+    enrol, queries = ({name: parts[half] for name, parts in halves.items()} for half in (0, 1))
     empty = np.zeros((0, embeddings.shape[1]))  # identify among the held-out singers only
-    results = {f"{n}-shot": row["accuracy"] for n, row in n_shot_accuracy(empty, held_out, shots, seed).items()}
+    results = {f"{n}-shot": row["accuracy"] for n, row in n_shot_accuracy(empty, enrol, queries, shots, seed).items()}
     cosine = embeddings @ embeddings.T  # unit rows
     first, second = np.triu_indices(len(artists), k=1)
     same = np.array(artists)[first] == np.array(artists)[second]

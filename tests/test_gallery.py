@@ -11,8 +11,9 @@ from safetensors.numpy import save_file
 from singerid.errors import SingeridError
 from singerid.gallery import (GALLERY_FILE, LEFT_OUT, VALIDATION_SONGS, Gallery, calibrate, leave_one_out_scores,
                               verification_scores)
-from singerid.metrics.open_set import (UNKNOWN, auroc, equal_error_rate, false_accept_rate, known_unknown_detection,
-                                       n_shot_accuracy, open_set_identification_rate, threshold_for_false_accept_rate)
+from singerid.metrics.open_set import (UNKNOWN, auroc, detection_and_identification, equal_error_rate,
+                                       false_accept_rate, n_shot_accuracy, open_set_metrics,
+                                       threshold_for_false_accept_rate)
 
 DIM = 32
 
@@ -194,24 +195,58 @@ def test_open_set_metrics_on_known_cases(rng):
     same = rng.standard_normal((2, 4000))
     assert auroc(*same) == pytest.approx(0.5, abs=0.03)
     assert equal_error_rate(*same) == pytest.approx(0.5, abs=0.03)
-    detection = known_unknown_detection([[0.9, 0.1], [0.2, 0.7]], [[0.3, 0.2], [0.1, 0.4]])
-    assert detection == {"auroc": 1.0, "eer": 0.0}
-    scores = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.3], [0.2, 0.3], [0.7, 0.1]]
-    # right: the first (known, right, above), the fourth (unknown, below); wrong: the second
-    # (wrong singer), the third (below), the fifth (unknown, above)
-    assert open_set_identification_rate(scores, [0, 0, 0, UNKNOWN, UNKNOWN], threshold=0.65) == 2 / 5
 
 
-def test_n_shot_accuracy(rng):
+def test_detection_and_identification_rate_counts_known_songs_only():
+    scores = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.3], [0.1, 0.7], [0.2, 0.3], [0.7, 0.1], [0.5, 0.4]]
+    labels = [0, 0, 0, 1, UNKNOWN, UNKNOWN, UNKNOWN]
+    # known: the first and fourth are accepted and named right; the second names the wrong
+    # singer, the third is below the threshold. Unknown: only the sixth is accepted.
+    assert detection_and_identification(scores, labels, threshold=0.65) == {
+        "threshold": 0.65, "dir": 2 / 4, "known_songs": 4, "false_accept_rate": 1 / 3, "unknown_songs": 3}
+    # the mix of known and unknown songs does not move DIR (pooling them did)
+    more_unknown = scores + [[0.1, 0.2]] * 5
+    assert detection_and_identification(more_unknown, labels + [UNKNOWN] * 5, 0.65)["dir"] == 2 / 4
+    assert detection_and_identification(scores[:4], labels[:4], 0.65)["false_accept_rate"] is None
+
+
+def test_open_set_metrics_at_fixed_false_accept_rates():
+    # 4 known songs (best scores 0.9 right, 0.8 wrong singer, 0.6 right, 0.4 right) and
+    # 10 unknown ones, best scores 0.05 ... 0.95
+    known = [[0.9, 0.0], [0.0, 0.8], [0.6, 0.1], [0.0, 0.4]]
+    unknown = [[score, 0.0] for score in np.arange(1, 20, 2) / 20]
+    labels = [0, 0, 0, 1] + [UNKNOWN] * 10
+    results = open_set_metrics(known + unknown, labels, threshold=0.7, false_accept_rates=(0.1, 0.3))
+    assert results["known_songs"] == 4 and results["unknown_songs"] == 10
+    assert results["rank1"] == 3 / 4  # the second names the wrong singer
+    assert results["at_threshold"]["dir"] == 1 / 4 and results["at_threshold"]["false_accept_rate"] == 3 / 10
+    # 10 %: one unknown (0.95) may pass, so 0.85 is rejected: the threshold lies between 0.85 and 0.9
+    at_10 = results["at_false_accept_rate"]["0.1"]
+    assert 0.85 < at_10["threshold"] <= 0.9 and at_10["false_accept_rate"] == 1 / 10 and at_10["dir"] == 1 / 4
+    # 30 %: three may pass (0.95, 0.85, 0.75); 0.65 is rejected, and 0.6 with it
+    at_30 = results["at_false_accept_rate"]["0.3"]
+    assert 0.65 < at_30["threshold"] <= 0.75 and at_30["false_accept_rate"] == 3 / 10 and at_30["dir"] == 1 / 4
+    assert results["eer"] == pytest.approx(equal_error_rate([0.9, 0.8, 0.6, 0.4], np.arange(1, 20, 2) / 20))
+
+
+def test_n_shot_accuracy_enrols_from_one_set_and_queries_another(rng):
     centers = unit(rng.standard_normal((12, DIM)))
     trained = centers[:6]
-    held_out = {f"new{index}": cluster_songs(rng, centers[6 + index:7 + index], 6 if index else 3)[2]
-                for index in range(6)}
-    results = n_shot_accuracy(trained, held_out, shots=(1, 3, 5), seed=1)
-    assert results[1]["singers"] == 6 and results[3]["singers"] == 5 and results[5]["songs"] == 5
+    enrol = {f"new{index}": cluster_songs(rng, centers[6 + index:7 + index], 5 if index else 3)[2]
+             for index in range(6)}
+    queries = {f"new{index}": cluster_songs(rng, centers[6 + index:7 + index], 4)[2] for index in range(6)}
+    results = n_shot_accuracy(trained, enrol, queries, shots=(1, 3, 5), seed=1)
+    # every singer with n enrolment songs takes part, queried on all its songs of the other set
+    assert results[1]["singers"] == 6 and results[3]["singers"] == 6 and results[5]["singers"] == 5
+    assert results[1]["songs"] == 24 and results[5]["songs"] == 20
     assert all(result["accuracy"] > 0.9 for result in results.values())
-    assert n_shot_accuracy(trained, held_out, seed=1) == results
-    assert 7 not in n_shot_accuracy(trained, held_out, shots=(7,))
-    noise = {f"new{index}": unit(rng.standard_normal((30, DIM))) for index in range(10)}
-    chance = n_shot_accuracy(unit(rng.standard_normal((10, DIM))), noise, shots=(1, 3, 5))
+    assert n_shot_accuracy(trained, enrol, queries, seed=1) == results
+    assert 7 not in n_shot_accuracy(trained, enrol, queries, shots=(7,))
+    # a singer's queries are never its enrolment songs: enrolling from one singer's songs and
+    # asking about another's names the wrong one
+    swapped = {"new0": queries["new1"], "new1": queries["new0"]}
+    known = n_shot_accuracy(trained, {name: enrol[name] for name in swapped}, swapped, shots=(3,))
+    assert known[3] == {"accuracy": 0.0, "singers": 2, "songs": 8}
+    noise = [{f"new{index}": unit(rng.standard_normal((30, DIM))) for index in range(10)} for _ in range(2)]
+    chance = n_shot_accuracy(unit(rng.standard_normal((10, DIM))), *noise, shots=(1, 3, 5))
     assert all(result["accuracy"] < 0.15 for result in chance.values())  # chance is 1 in 20

@@ -27,7 +27,8 @@ class EvaluateArguments:
     autocast: Literal["no", "bf16", "fp16"] | None = field(default=None, metadata={
         "help": "mixed precision of the forward (default: as the run was trained and finally evaluated)"})
     open_set: bool = field(default=False, metadata={
-        "help": "known vs unknown singers (AUROC, EER), identification rate at the threshold, n-shot enrollment"})
+        "help": "rank-1, EER and AUROC of known vs unknown singers, DIR and false accepts at the threshold and at "
+                "1 % and 5 % false accepts, n-shot enrollment from the train split"})
 
 
 @command
@@ -41,13 +42,19 @@ def main(argv: list[str] | None = None) -> int:
         results = evaluate_open_set(args.model, args.dataset, args.split, args.output, args.batch_size, args.dtype,
                                     args.autocast)
         shots = ", ".join(f"{n}-shot {values['accuracy']:.3f}" for n, values in results["n_shot"].items())
+        at = results["at_threshold"]
         print(f"open set, {args.split}: {results['songs_known']} known / {results['songs_unknown']} unknown songs; "
-              f"AUROC {results.get('auroc', float('nan')):.3f}, EER {results.get('eer', float('nan')):.3f}, "
-              f"identification rate {results['identification_rate']:.3f}" + (f"; {shots}" if shots else "")
-              + f"; written to {args.output}")
+              f"AUROC {results.get('auroc', float('nan')):.3f}, EER {results.get('eer', float('nan')):.3f}; at the "
+              f"threshold: DIR {_rate(at['dir'])}, false accepts {_rate(at['false_accept_rate'])}"
+              + (f"; {shots}" if shots else "") + f"; written to {args.output}"
+              + (f" (warning: {results['warning']})" if "warning" in results else ""))
         return 0
     metrics = evaluate_dataset(args.model, args.dataset, args.split, args.output, args.batch_size, args.dtype,
                                args.autocast)
     print(format_metrics(metrics))
     print(f"written to {args.output}")
     return 0
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -109,46 +109,78 @@ def auroc(targets, impostors) -> float:
     return float(roc_auc_score(truth, np.concatenate([targets, impostors])))
 
 
-def known_unknown_detection(known_scores, unknown_scores) -> dict[str, float]:
-    """How well the best score tells known singers' songs from unknown ones:
-    `scores` are `[songs, singers]` against the gallery's centroids."""
-    known, unknown = np.asarray(known_scores).max(axis=1), np.asarray(unknown_scores).max(axis=1)
-    return {"auroc": auroc(known, unknown), "eer": equal_error_rate(known, unknown)}
+def detection_and_identification(scores, labels, threshold: float) -> dict:
+    """Open-set identification at `threshold`, the field's way (`scores` [songs, singers]
+    against the gallery; `labels` each song's singer column, or UNKNOWN):
+
+    - `dir`, the detection-and-identification rate: of the known songs, the fraction whose
+      best score passes the threshold and belongs to their own singer;
+    - `false_accept_rate`: of the unknown songs, the fraction whose best score passes;
+
+    each with the number of trials behind it (`known_songs`, `unknown_songs`; a rate over
+    no trials is None)."""
+    scores, labels = _checked_labels(scores, labels)
+    known, accepted = labels != UNKNOWN, scores.max(axis=1) >= threshold
+    named = accepted & (scores.argmax(axis=1) == labels)
+    return {"threshold": float(threshold), "dir": _fraction(named[known]), "known_songs": int(known.sum()),
+            "false_accept_rate": _fraction(accepted[~known]), "unknown_songs": int((~known).sum())}
 
 
-def open_set_identification_rate(scores, labels, threshold: float) -> float:
-    """Fraction of all songs answered right: a known song (label = its singer's column in
-    `scores` [songs, singers]) when its best singer is its own and scores >= threshold, an
-    unknown song (label UNKNOWN) when its best score is below the threshold."""
-    scores, labels = np.asarray(scores), np.asarray(labels)
-    if len(scores) != len(labels) or not ((labels >= UNKNOWN) & (labels < scores.shape[1])).all():
+def open_set_metrics(scores, labels, threshold: float, false_accept_rates: Sequence[float] = (0.01, 0.05)) -> dict:
+    """What open-set identification is reported with (`scores` and `labels` as
+    `detection_and_identification`): closed-set `rank1` among the gallery's singers (known
+    songs), `eer` and `auroc` of the best score telling known songs from unknown ones, and
+    DIR with the false-accept rate at the gallery's `threshold` and at the thresholds that
+    let `false_accept_rates` of the unknown songs pass (`at_false_accept_rate`, keyed by
+    rate; their resolution is one unknown song). Counts of trials come with each figure."""
+    scores, labels = _checked_labels(scores, labels)
+    known = labels != UNKNOWN
+    best = scores.max(axis=1)
+    results = {"known_songs": int(known.sum()), "unknown_songs": int((~known).sum()),
+               "rank1": _fraction(scores[known].argmax(axis=1) == labels[known]),
+               "at_threshold": detection_and_identification(scores, labels, threshold)}
+    if known.any() and (~known).any():
+        results |= {"eer": equal_error_rate(best[known], best[~known]), "auroc": auroc(best[known], best[~known]),
+                    "at_false_accept_rate": {
+                        f"{rate:g}": detection_and_identification(
+                            scores, labels, threshold_for_false_accept_rate(best[known], best[~known], rate))
+                        for rate in false_accept_rates}}
+    return results
+
+
+def _checked_labels(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
+    if scores.ndim != 2 or len(scores) != len(labels) or not ((labels >= UNKNOWN) & (labels < scores.shape[1])).all():
         raise SingeridError(f"labels must be one per song, each a singer's column or {UNKNOWN} (unknown)")
-    accepted = scores.max(axis=1) >= threshold
-    right = np.where(labels == UNKNOWN, ~accepted, accepted & (scores.argmax(axis=1) == labels))
-    return float(right.mean())
+    return scores, labels
 
 
-def n_shot_accuracy(trained_centroids, held_out: Mapping[str, np.ndarray], shots: Sequence[int] = (1, 3, 5),
-                    seed: int = 0) -> dict[int, dict[str, float]]:
-    """Enrolment from few songs: for each n, every held-out singer with more than n songs
-    is enrolled from n of them and its other songs are identified among the trained
+def _fraction(hits: np.ndarray) -> float | None:
+    return float(hits.mean()) if len(hits) else None
+
+
+def n_shot_accuracy(trained_centroids, enrol: Mapping[str, np.ndarray], queries: Mapping[str, np.ndarray],
+                    shots: Sequence[int] = (1, 3, 5), seed: int = 0) -> dict[int, dict[str, float]]:
+    """Enrolment from few songs: for each n, every new singer with at least n songs in
+    `enrol` (e.g. the train split's: another album than the queries', under the album split)
+    is enrolled from n of them, and its songs in `queries` are identified among the trained
     centroids and all enrolled singers. Returns {n: {"accuracy", "singers", "songs"}} for
-    the n some singer qualifies for. Each singer's songs are shuffled once with `seed`,
-    and n-shot enrols the first n, so a larger n adds songs to a smaller n's."""
+    the n some singer qualifies for. Each singer's enrolment songs are shuffled once with
+    `seed`, and n-shot enrols the first n, so a larger n adds songs to a smaller n's."""
     trained = normalize(trained_centroids)
     rng = np.random.default_rng(seed)
-    songs = {name: np.asarray(held_out[name]) for name in sorted(held_out)}
-    songs = {name: embeddings[rng.permutation(len(embeddings))] for name, embeddings in songs.items()}
+    pool = {name: np.asarray(enrol[name]) for name in sorted(enrol) if len(queries.get(name, ()))}
+    pool = {name: embeddings[rng.permutation(len(embeddings))] for name, embeddings in pool.items()}
     results = {}
     for n in shots:
-        names = [name for name, embeddings in songs.items() if len(embeddings) > n]
+        names = [name for name, embeddings in pool.items() if len(embeddings) >= n]
         if not names:
             continue
-        _, enrolled = singer_centroids(np.concatenate([songs[name][:n] for name in names]), np.repeat(names, n))
-        queries = np.concatenate([songs[name][n:] for name in names])
-        labels = len(trained) + np.repeat(np.arange(len(names)), [len(songs[name]) - n for name in names])
-        predicted = cosine_scores(queries, np.concatenate([trained, enrolled])).argmax(axis=1)
-        results[n] = {"accuracy": float((predicted == labels).mean()), "singers": len(names), "songs": len(queries)}
+        _, enrolled = singer_centroids(np.concatenate([pool[name][:n] for name in names]), np.repeat(names, n))
+        asked = np.concatenate([np.asarray(queries[name]) for name in names])
+        labels = len(trained) + np.repeat(np.arange(len(names)), [len(queries[name]) for name in names])
+        predicted = cosine_scores(asked, np.concatenate([trained, enrolled])).argmax(axis=1)
+        results[n] = {"accuracy": float((predicted == labels).mean()), "singers": len(names), "songs": len(asked)}
     return results
 
 
