@@ -9,9 +9,9 @@ Per seed: some singers are held out; a weighted_sum model is trained on the othe
 segments (head and layer weights on cached pooled features; the backbone is frozen).
 Each held-out song goes whole through `model(..., output_embeddings=True)` once per
 `config.embedding` ("head", "pooled"): the same trained model, two embeddings. Then
-  n-shot accuracy: each held-out singer is enrolled from n of its songs (centroid: the
-      normalised mean) and its other songs are identified among the held-out singers by
-      cosine similarity;
+  n-shot accuracy: each held-out singer is enrolled from n songs of the first half of its
+      songs (centroid: the normalised mean), and the other half are identified among the
+      held-out singers by cosine similarity;
   EER: the equal error rate of cosine scores of same-singer against different-singer song pairs.
 tiny-mert has random backbone weights (nothing is downloaded), so the numbers tell how the
 two choices compare on this corpus, not what a pretrained MERT gives.
