@@ -26,9 +26,10 @@ class EvaluateArguments:
     dtype: DTYPES | None = field(default=None, metadata={"help": "run the model in this precision (default: as saved)"})
     autocast: Literal["no", "bf16", "fp16"] | None = field(default=None, metadata={
         "help": "mixed precision of the forward (default: as the run was trained and finally evaluated)"})
+    # %% is argparse's way of writing %: help texts are format strings
     open_set: bool = field(default=False, metadata={
         "help": "rank-1, EER and AUROC of known vs unknown singers, DIR and false accepts at the threshold and at "
-                "1 % and 5 % false accepts, n-shot enrollment from the train split"})
+                "1 %% and 5 %% false accepts, n-shot enrollment from the train split"})
 
 
 @command
