@@ -33,7 +33,7 @@ from ..errors import SongError, song_error
 from ..models.singer.segments import cut_segments, plan_segments
 from .config import PreprocessConfig
 from . import tracks
-from .silence import audible_intervals_in_file, loudest_span_of_windows
+from .silence import audible_intervals_in_file, loudest_span_of_windows, original_spans
 from .tracks import Track, write_track
 
 logger = logging.getLogger(__name__)
@@ -62,26 +62,19 @@ class PreparedSong:
     # `silence.original_spans` maps samples of the cleaned audio back to the song's seconds.
     kept_spans: list[tuple[float, float]] = field(default_factory=list)
 
-    def _kept_samples(self) -> list[tuple[int, int]]:
-        rate = self.track.sampling_rate
-        return [(round(start * rate), round(end * rate)) for start, end in self.kept_spans]
-
     @property
     def cleaned_length(self) -> int:
         """Samples of the cleaned audio."""
-        return sum(end - start for start, end in self._kept_samples())
+        rate = self.track.sampling_rate
+        return sum(round(end * rate) - round(start * rate) for start, end in self.kept_spans)
 
     def read_cleaned(self, start: int = 0, end: int | None = None) -> np.ndarray:
-        """Samples `start:end` of the cleaned audio (clipped to it), read from the track."""
+        """Samples `start:end` of the cleaned audio (clipped to it), read from the track where
+        `silence.original_spans` says they lie."""
+        rate = self.track.sampling_rate
         end = self.cleaned_length if end is None else end
-        pieces, offset = [], 0
-        for first, last in self._kept_samples():
-            low, high = max(start, offset), min(end, offset + last - first)
-            if low < high:
-                pieces.append(self.track.read(first + low - offset, first + high - offset))
-            offset += last - first
-            if offset >= end:
-                break
+        pieces = [self.track.read(round(first * rate), round(last * rate))
+                  for first, last in original_spans(self.kept_spans, rate, start, end)]
         return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
     @property
