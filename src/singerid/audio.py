@@ -46,11 +46,15 @@ def decode(path: str | Path, sampling_rate: int | None = None, channels: int = 1
     decoding when its header gives its length, else once decoding passes the limit, where
     decoding stops, so a header that says nothing (or lies) costs no more than the limit.
     """
-    from torchcodec.decoders import AudioDecoder
-
     path = Path(path)
-    header_s = _checked_header(path, max_duration_minutes)
-    decoder = AudioDecoder(ffmpeg_path(path), sample_rate=sampling_rate, num_channels=channels)
+    return _decode_opened(path, _opened(path, sampling_rate, channels, max_duration_minutes), sampling_rate,
+                          channels, max_duration_minutes)
+
+
+def _decode_opened(path: Path, decoder, sampling_rate: int | None, channels: int,
+                   max_duration_minutes: float | None) -> np.ndarray:
+    """`decode`, with the decoder `_opened` gave."""
+    header_s = decoder.metadata.duration_seconds
     limit_s = None if max_duration_minutes is None else max_duration_minutes * 60
     stop_s = None if limit_s is None else limit_s + 2 * LIMIT_TOLERANCE_S
     try:
@@ -69,8 +73,7 @@ def decode(path: str | Path, sampling_rate: int | None = None, channels: int = 1
     if wav.shape[-1] == 0:
         raise AudioDecodeError(path, NO_SAMPLES)
     if limit_s is not None and wav.shape[-1] / (sampling_rate or native) > limit_s + LIMIT_TOLERANCE_S:
-        raise AudioDecodeError(path, f"{TOO_LONG} of {max_duration_minutes:g} minutes (decoded up to the limit; "
-                                     f"its header {_header_says(header_s)})")
+        raise _decoded_past_the_limit(path, max_duration_minutes, header_s)
     return wav.astype(np.float32, copy=False)
 
 
@@ -84,9 +87,11 @@ def decode_windows(path: str | Path, sampling_rate: int, channels: int = 1, wind
     song as torchcodec's does, so the windows join into `decode`'s samples exactly; ffmpeg
     skips a damaged packet and goes on, as `decode` does when torchcodec stops at one.
     """
-    header_s = _checked_header(path, max_duration_minutes)
+    path = Path(path)
+    decoder = _opened(path, sampling_rate, channels, max_duration_minutes)
+    header_s = decoder.metadata.duration_seconds
     if header_s is not None and header_s <= window_seconds:
-        yield decode(path, sampling_rate, channels, max_duration_minutes)
+        yield _decode_opened(path, decoder, sampling_rate, channels, max_duration_minutes)
         return
     limit_s = None if max_duration_minutes is None else max_duration_minutes * 60
     window = max(1, round(window_seconds * sampling_rate)) * channels * 4  # bytes of float32 samples
@@ -100,8 +105,7 @@ def decode_windows(path: str | Path, sampling_rate: int, channels: int = 1, wind
                 wav = np.ascontiguousarray(np.frombuffer(block[:usable], dtype="<f4").reshape(-1, channels).T)
                 decoded += wav.shape[-1]
                 if limit_s is not None and decoded / sampling_rate > limit_s + LIMIT_TOLERANCE_S:
-                    raise AudioDecodeError(path, f"{TOO_LONG} of {max_duration_minutes:g} minutes (decoded up to "
-                                                 f"the limit; its header {_header_says(header_s)})")
+                    raise _decoded_past_the_limit(path, max_duration_minutes, header_s)
                 yield wav
         finally:
             ffmpeg.kill()
@@ -109,30 +113,32 @@ def decode_windows(path: str | Path, sampling_rate: int, channels: int = 1, wind
         raise AudioDecodeError(path, NO_SAMPLES)
 
 
-def _checked_header(path: str | Path, max_duration_minutes: float | None) -> float | None:
-    """The song's length from its header (None when it gives none), after the checks
-    `decode` makes before decoding: a file that exists, is not empty, opens, and is not
-    over `max_duration_minutes` by its header."""
+def _opened(path: Path, sampling_rate: int | None, channels: int, max_duration_minutes: float | None):
+    """torchcodec's decoder of the song, nothing decoded yet, after the checks made before
+    decoding: a file that exists, is not empty, opens, and is not over
+    `max_duration_minutes` by its header."""
     from torchcodec.decoders import AudioDecoder
 
-    path = Path(path)
     if not path.is_file():
         raise AudioDecodeError(path, "no such file")
     if path.stat().st_size == 0:
         raise AudioDecodeError(path, "empty file (0 bytes)")
     try:
-        header_s = AudioDecoder(ffmpeg_path(path)).metadata.duration_seconds  # nothing is decoded yet
+        decoder = AudioDecoder(ffmpeg_path(path), sample_rate=sampling_rate, num_channels=channels)
     except Exception as error:  # torchcodec raises RuntimeError/ValueError with ffmpeg's words
         raise AudioDecodeError(path, f"not decodable: {_first_line(error)}") from None
+    header_s = decoder.metadata.duration_seconds  # from the header
     limit_s = None if max_duration_minutes is None else max_duration_minutes * 60
     if limit_s is not None and header_s is not None and header_s > limit_s + LIMIT_TOLERANCE_S:
         raise AudioDecodeError(path, f"{_minutes(header_s, limit_s)} minutes long: {TOO_LONG} of "
                                      f"{max_duration_minutes:g} minutes")
-    return header_s
+    return decoder
 
 
-def _header_says(header_s: float | None) -> str:
-    return "gives no length" if header_s is None else f"says {header_s / 60:.1f} minutes"
+def _decoded_past_the_limit(path: Path, max_duration_minutes: float, header_s: float | None) -> AudioDecodeError:
+    said = "gives no length" if header_s is None else f"says {header_s / 60:.1f} minutes"
+    return AudioDecodeError(path, f"{TOO_LONG} of {max_duration_minutes:g} minutes (decoded up to the limit; "
+                                  f"its header {said})")
 
 
 def ffmpeg_path(path: str | Path) -> str:
