@@ -11,7 +11,7 @@ from safetensors.numpy import save_file
 from singerid.errors import SingeridError
 from singerid.gallery import (GALLERY_FILE, LEFT_OUT, VALIDATION_SONGS, Gallery, calibrate, leave_one_out_scores,
                               verification_scores)
-from singerid.metrics.open_set import (UNKNOWN, auroc, detection_and_identification, equal_error_rate,
+from singerid.metrics.open_set import (SCORINGS, UNKNOWN, auroc, detection_and_identification, equal_error_rate,
                                        false_accept_rate, n_shot_accuracy, open_set_metrics,
                                        threshold_for_false_accept_rate)
 
@@ -87,13 +87,16 @@ def test_the_unknown_label_must_not_be_a_singer(gallery):
 
 def test_save_and_load_round_trip(rng, gallery, tmp_path):
     gallery.enroll("newcomer", *cluster_songs(rng, unit(rng.standard_normal((1, DIM))), 3)[::2])
-    gallery.calibrate()
+    gallery.calibrate(scoring="as-norm")  # every tensor a scoring keeps
     path = gallery.save(tmp_path)
     assert path == tmp_path / GALLERY_FILE
     loaded = Gallery.load(tmp_path)
     assert loaded.songs == gallery.songs and loaded.trained == gallery.trained and loaded.enrolled == ["newcomer"]
     np.testing.assert_array_equal(loaded.embeddings, gallery.embeddings)
-    assert loaded.calibration == gallery.calibration
+    assert loaded.calibration == gallery.calibration and loaded.scoring.name == gallery.scoring.name == "as-norm"
+    np.testing.assert_array_equal(loaded.calibration.targets, gallery.calibration.targets)
+    queries = cluster_songs(rng, unit(rng.standard_normal((2, DIM))), 2)[2]
+    np.testing.assert_array_equal(loaded.scores(queries), gallery.scores(queries))
     assert loaded.save(tmp_path / "again").read_bytes() == path.read_bytes()
     with safe_open(path, framework="np") as reader:  # what other tools read
         np.testing.assert_allclose(reader.get_tensor("centroids"), gallery.centroids, atol=1e-6)
@@ -128,7 +131,7 @@ def test_calibration_on_separated_clusters(rng, gallery, centers):
     _, labels, embeddings = cluster_songs(rng, centers, 8)
     targets, impostors = verification_scores(gallery.centroids, gallery.singers, embeddings, labels)
     assert impostors.max() < targets.min()  # the clusters are far apart
-    calibration = gallery.calibrate(embeddings, labels)
+    calibration = gallery.calibrate(embeddings, labels, scoring="cosine")
     assert calibration.equal_error_rate == 0 and calibration.method == VALIDATION_SONGS
     assert calibration.threshold < targets.min() and false_accept_rate(impostors, calibration.threshold) <= 0.05
     strict = calibrate(gallery.centroids, gallery.singers, embeddings, labels, false_accept_rate=0)
@@ -174,7 +177,7 @@ def test_leave_one_out_calibration(rng, centers):
 
 
 def test_identify_rejects_a_far_query_and_names_a_near_one(rng, gallery, centers):
-    gallery.calibrate()
+    gallery.calibrate(scoring="cosine")
     near = cluster_songs(rng, centers[2:3], 1)[2]
     # far: orthogonal to every centroid, so it scores 0 with each
     basis = np.linalg.qr(np.concatenate([gallery.centroids.T, rng.standard_normal((DIM, 1))], axis=1))[0]
@@ -250,3 +253,91 @@ def test_n_shot_accuracy_enrols_from_one_set_and_queries_another(rng):
     noise = [{f"new{index}": unit(rng.standard_normal((30, DIM))) for index in range(10)} for _ in range(2)]
     chance = n_shot_accuracy(unit(rng.standard_normal((10, DIM))), *noise, shots=(1, 3, 5))
     assert all(result["accuracy"] < 0.15 for result in chance.values())  # chance is 1 in 20
+
+@pytest.mark.parametrize("scoring", SCORINGS)
+def test_the_calibration_keeps_the_scores_that_set_its_threshold(rng, gallery, centers, scoring, tmp_path):
+    _, labels, embeddings = cluster_songs(rng, centers, 3)
+    calibration = gallery.calibrate(embeddings, labels, scoring=scoring)
+    assert gallery.scoring.name == scoring
+    scores = gallery.scores(embeddings)  # what prediction scores these songs with
+    own = np.searchsorted(gallery.singers, labels)
+    np.testing.assert_allclose(calibration.targets, scores[np.arange(len(own)), own], atol=1e-12)
+    scores[np.arange(len(own)), own] = -np.inf
+    np.testing.assert_allclose(calibration.impostors, scores.max(axis=1), atol=1e-12)
+    assert calibration.threshold == threshold_for_false_accept_rate(calibration.targets, calibration.impostors, 0.05)
+    gallery.save(tmp_path)
+    np.testing.assert_array_equal(Gallery.load(tmp_path).calibration.impostors, calibration.impostors)
+
+
+def _normalised_by_hand(songs, song_singers, queries, centroid_singers, top_k, leave_out_self=False):
+    """s-norm (top_k None) or as-norm, written out: center on the songs' mean unit vector,
+    cosine against each singer's centroid, then each side's cohort mean and spread."""
+    def unit64(x):
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+    mean = unit64(songs.astype(np.float64)).mean(axis=0)
+    cohort = unit64(unit64(songs.astype(np.float64)) - mean)
+    q = unit64(unit64(queries.astype(np.float64)) - mean)
+    owners = np.array(song_singers)
+    centroids = unit64(np.stack([cohort[owners == name].sum(axis=0) for name in centroid_singers]))
+    out = np.zeros((len(q), len(centroids)))
+    for i, query in enumerate(q):
+        query_scores = np.delete(cohort @ query, i) if leave_out_self else cohort @ query
+        for j, (name, centroid) in enumerate(zip(centroid_singers, centroids)):
+            centroid_scores = cohort[owners != name] @ centroid
+            qs, cs = np.sort(query_scores)[::-1][:top_k], np.sort(centroid_scores)[::-1][:top_k]  # None: all
+            score = query @ centroid
+            out[i, j] = 0.5 * ((score - qs.mean()) / qs.std() + (score - cs.mean()) / cs.std())
+    return out
+
+
+@pytest.mark.parametrize("scoring,top_k", [("s-norm", None), ("as-norm", 3)])
+def test_score_normalisation_by_hand(rng, gallery, centers, scoring, top_k):
+    from singerid.metrics.open_set import Scoring
+
+    songs, owners = gallery.embeddings, [singer for _, singer in gallery.songs]
+    fitted = Scoring.fit(scoring, songs, owners, top_k=top_k or 100)
+    queries = cluster_songs(rng, centers, 1)[2]
+    names = sorted(set(owners))
+    centroids = np.stack([fitted.embed(songs)[np.array(owners) == name].sum(axis=0) for name in names])
+    expected = _normalised_by_hand(songs, owners, queries, names, top_k)
+    np.testing.assert_allclose(fitted.scores(queries, centroids, names), expected, atol=1e-9)
+    # calibrated on the gallery's own songs, a song is not normalised against itself
+    np.testing.assert_allclose(fitted.scores(songs, centroids, names, queries_are_cohort=True),
+                               _normalised_by_hand(songs, owners, songs, names, top_k, leave_out_self=True), atol=1e-9)
+
+
+def test_too_few_songs_for_score_normalisation_fall_back_to_centering(rng, centers):
+    hashes, singers, embeddings = cluster_songs(rng, centers[:2], 2)
+    gallery = Gallery()
+    gallery.enroll("one", hashes[:1], embeddings[:1])  # the other singer's centroid has one cohort song
+    gallery.enroll("two", hashes[2:], embeddings[2:])
+    calibration = gallery.calibrate(scoring="s-norm")
+    assert gallery.scoring.name == "centered" and len(calibration.targets) == 2 and len(calibration.impostors) == 3
+
+
+def test_a_version_1_gallery_loads_and_flags_its_enrolled_singers(rng, gallery, tmp_path):
+    """Version 1 enrolled songs by the normalised mean of raw chunk embeddings, trained ones
+    by their unit segment embeddings (today's definition): only the enrolled are flagged."""
+    gallery.enroll("newcomer", *cluster_songs(rng, unit(rng.standard_normal((1, DIM))), 3)[::2])
+    gallery.calibrate(scoring="cosine")
+    file = gallery.save(tmp_path)
+    with safe_open(file, framework="np") as reader:
+        metadata = reader.metadata()
+        tensors = {name: reader.get_tensor(name) for name in ("centroids", "song_embeddings")}
+    calibration = json.loads(metadata["calibration"])
+    version_1 = {"format": metadata["format"], "version": "1", "singers": metadata["singers"],
+                 "songs": metadata["songs"], "trained": metadata["trained"],
+                 "calibration": json.dumps({key: calibration[key] for key in
+                                            ("threshold", "false_accept_rate", "equal_error_rate", "method", "skipped")})}
+    save_file(tensors, file, metadata=version_1)
+    loaded = Gallery.load(tmp_path)
+    assert loaded.songs == gallery.songs and loaded.scoring.name == "cosine"
+    assert loaded.calibration.threshold == gallery.calibration.threshold and len(loaded.calibration.targets) == 0
+    np.testing.assert_allclose(loaded.scores(gallery.embeddings[:3]), gallery.scores(gallery.embeddings[:3]))
+    assert loaded.outdated("unit_mean") == ([], ["newcomer"])
+    assert "newcomer" in loaded.outdated_warning("unit_mean") and "s0" not in loaded.outdated_warning("unit_mean")
+    assert gallery.outdated_warning("unit_mean") is None
+    with pytest.raises(SingeridError, match="embedded as 'mean'"):
+        loaded.enroll("newcomer", ["fresh"], gallery.embeddings[:1])
+    loaded.save(tmp_path / "again")  # written back as version 2, the flag kept
+    assert Gallery.load(tmp_path / "again").outdated("unit_mean") == ([], ["newcomer"])

@@ -332,7 +332,7 @@ def test_embeddings_are_unit_norm_song_vectors(strategy, embedding):
 
 @pytest.mark.parametrize("embedding", ["head", "pooled"])
 @pytest.mark.parametrize("strategy", ["weighted_sum", "finetune"])
-def test_a_song_embedding_is_the_normalised_mean_of_its_chunks(strategy, embedding):
+def test_a_song_embedding_is_the_normalised_mean_of_its_unit_chunk_embeddings(strategy, embedding):
     model = _model(strategy=strategy, embedding=embedding, chunk_batch_size=2).eval()
     rate = model.config.sampling_rate
     song = _wave(13.0, rate)  # chunks at 0, 5 and 10 s, the last padded
@@ -343,8 +343,11 @@ def test_a_song_embedding_is_the_normalised_mean_of_its_chunks(strategy, embeddi
             piece = song[:, start * rate : (start + 5) * rate]
             padded = torch.nn.functional.pad(piece, (0, 5 * rate - piece.shape[-1]))
             chunks.append(_chunk_embedding(model, padded, (torch.arange(5 * rate) < piece.shape[-1]).long()[None]))
-    expected = torch.nn.functional.normalize(torch.cat(chunks).mean(0, keepdim=True), dim=-1)
+    normalize = torch.nn.functional.normalize
+    expected = normalize(normalize(torch.cat(chunks), dim=-1).mean(0, keepdim=True), dim=-1)  # "unit_mean"
     torch.testing.assert_close(embedding_of_song, expected, rtol=0, atol=1e-6)
+    # not the mean of raw chunk embeddings, which weighs the loudest chunk most
+    assert not torch.allclose(embedding_of_song, normalize(torch.cat(chunks).mean(0, keepdim=True), dim=-1), atol=1e-5)
     assert not torch.allclose(embedding_of_song, torch.nn.functional.normalize(chunks[0], dim=-1), atol=1e-3)
 
 

@@ -5,8 +5,8 @@
 
 The model is loaded once, when the page is built. Where the model has a calibrated
 gallery of singers (training leaves one; `singerid enroll` adds singers), the page
-answers in the open set, as `predict --open-set` does: the gallery's singers by cosine
-similarity, `unknown` first when even the best one falls below the gallery's threshold.
+answers in the open set, as `predict --open-set` does: the gallery's singers by the
+gallery's score, `unknown` first when even the best one falls below the gallery's threshold.
 The timeline always shows the trained singers' probabilities, chunk by chunk.
 
 Whatever goes wrong with one song (a file that is not audio, demucs weights that are not
@@ -167,7 +167,7 @@ class SingerIdentifier:
 
             figure = plot_timeline(prediction.timeline, title=name)
         best = prediction.labels[0]
-        kind = "similarity" if self.open_set else "probability"
+        kind = "score" if self.open_set else "probability"
         if best == self.unknown_label:
             text = (f"**{name}: {self.unknown_label}**: none of the gallery's singers scores above its threshold "
                     f"({prediction.scores[0]:.2f}); the closest is {prediction.labels[1]} "
@@ -193,7 +193,8 @@ class SingerIdentifier:
                                    demucs_repo=self.demucs_repo)
         singers = self.singers
         shown = ", ".join(singers[:12]) + (f", … ({len(singers)} in all)" if len(singers) > 12 else "")
-        mode = (f"Open set: the gallery's singers by cosine similarity; `{self.unknown_label}` when even the best "
+        mode = (f"Open set: the gallery's singers by {self.gallery.scoring.name} score; `{self.unknown_label}` when "
+                f"even the best "
                 f"is below the gallery's threshold ({self.gallery.calibration.threshold:.2f})."
                 if self.open_set else "")
         stages = [f"separator {config.separator}" if config.uses_separator else "no vocal separation",
@@ -218,7 +219,7 @@ def build_app(identifier: SingerIdentifier, title: str = "singerid: who is singi
     """The page (a `gr.Blocks`) for `identifier`; serve it with `launch`. `delete_cache`:
     every how many seconds uploads older than how many seconds are deleted."""
     gr = gradio()
-    kind = "cosine similarity" if identifier.open_set else "probability"
+    kind = f"{identifier.gallery.scoring.name} score" if identifier.open_set else "probability"
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=delete_cache) as page:
         gr.Markdown(f"# {title}")
         gr.Markdown(identifier.about(), elem_id=IDS["about"])

@@ -19,7 +19,8 @@ import numpy as np
 from .digests import file_digest
 from .errors import is_a_path
 from .evaluation import per_song_mean, predict_segments
-from .gallery import DEFAULT_FALSE_ACCEPT_RATE, LEFT_OUT, VALIDATION_SONGS, Calibration, Gallery, check_singer_name
+from .gallery import (DEFAULT_FALSE_ACCEPT_RATE, DEFAULT_SCORING, LEFT_OUT, VALIDATION_SONGS, Calibration, Gallery,
+                      check_singer_name)
 from .outputs import RUN_RECORD, OutputInUse, foreign_files
 from .prediction import SongPrediction, find_audio_files, load_model, model_gallery, predict_songs
 
@@ -94,6 +95,9 @@ def enroll_singers(model: str | Path, singers: dict[str, list[str | Path]], outp
         raise ValueError(f"{model}: a model from the Hub needs --output DIR for the enrolled copy")
     loaded = load_model(model, options.pop("dtype", None))  # says what is wrong with a model that is not there
     gallery = model_gallery(model) or Gallery()
+    song_embedding = loaded.config.song_embedding
+    if gallery.outdated_warning(song_embedding):
+        logger.warning("%s", gallery.outdated_warning(song_embedding))
     for singer in singers:  # before any song is read
         if singer in gallery.trained and not update:
             raise ValueError(f"{singer!r} is an artist the model was trained on: pass --update to add songs "
@@ -107,7 +111,8 @@ def enroll_singers(model: str | Path, singers: dict[str, list[str | Path]], outp
     for singer in singers:
         done = [p for p, owner in zip(predictions, owners) if owner == singer and p.error is None]
         added[singer] = gallery.enroll(singer, [file_digest(p.path) for p in done],
-                                       np.stack([p.embedding for p in done]), update=update) if done else 0
+                                       np.stack([p.embedding for p in done]), update=update,
+                                       song_embedding=song_embedding) if done else 0
     if gallery.calibration is None:
         gallery.calibration = _calibrated_on_own_songs(gallery, false_accept_rate)
     folder = Path(output) if output else Path(str(model))
@@ -131,7 +136,8 @@ def _calibrated_on_own_songs(gallery: Gallery, false_accept_rate: float) -> Cali
 
 # -- the gallery a training run leaves -------------------------------------------------------
 def training_gallery(model, train, validation, collator, batch_size: int, autocast: str,
-                     false_accept_rate: float = DEFAULT_FALSE_ACCEPT_RATE, audio=None) -> Gallery:
+                     false_accept_rate: float = DEFAULT_FALSE_ACCEPT_RATE, audio=None,
+                     scoring: str = DEFAULT_SCORING) -> Gallery:
     """One entry per training song (its segments' mean embedding), so every trained artist
     has a centroid; the threshold is set on the validation songs, or, without them, on the
     training songs, each left out of its own centroid (the gallery says which). `train` and
@@ -139,14 +145,14 @@ def training_gallery(model, train, validation, collator, batch_size: int, autoca
     training split's audio, which names each song by content, when `train` has none."""
     names = model.config.class_names
     hashes, singers, embeddings = split_songs(model, train, collator, batch_size, autocast, names, audio)
-    gallery = Gallery.from_training(hashes, singers, embeddings)
+    gallery = Gallery.from_training(hashes, singers, embeddings, model.config.song_embedding)
     if validation is not None and validation.num_rows:
         _, singers, embeddings = split_songs(model, validation, collator, batch_size, autocast, names, [])
-        gallery.calibrate(embeddings, singers, false_accept_rate)
+        gallery.calibrate(embeddings, singers, false_accept_rate, scoring)
     else:
-        gallery.calibrate(false_accept_rate=false_accept_rate)
-    logger.info("gallery: %d trained artists; threshold %.3f for a %.0f %% false-accept rate, set on %s "
-                "(equal error rate %.3f)", len(gallery.singers), gallery.calibration.threshold,
+        gallery.calibrate(false_accept_rate=false_accept_rate, scoring=scoring)
+    logger.info("gallery: %d trained artists; %s scoring, threshold %.3f for a %.0f %% false-accept rate, set on "
+                "%s (equal error rate %.3f)", len(gallery.singers), gallery.scoring.name, gallery.calibration.threshold,
                 100 * false_accept_rate, gallery.calibration.method, gallery.calibration.equal_error_rate)
     return gallery
 
@@ -217,13 +223,16 @@ def evaluate_open_set(model_name_or_path: str, dataset_name_or_path: str, split:
     labels = [gallery.singers.index(singer) if singer in gallery.singers else UNKNOWN for singer in singers]
     threshold = gallery.calibration.threshold
     results = {"split": split, "songs_known": int(known.sum()), "songs_unknown": int((~known).sum()),
-               "unknown_artists": sorted(set(singers[~known])), "threshold": threshold,
+               "unknown_artists": sorted(set(singers[~known])), "scoring": gallery.scoring.name,
+               "threshold": threshold,
                "threshold_set_for_false_accept_rate": gallery.calibration.false_accept_rate,
                **open_set_metrics(scores, labels, threshold)}
-    warning = _threshold_set_on(gallery, split)
-    if warning:
+    warnings = [warning for warning in (_threshold_set_on(gallery, split),
+                                        gallery.outdated_warning(model.config.song_embedding)) if warning]
+    for warning in warnings:
         logger.warning(warning)
-        results["warning"] = warning
+    if warnings:
+        results["warning"] = "; ".join(warnings)
     # n-shot: every artist the model was not trained on, enrolled from scratch beside the trained ones
     # from its train-split songs, and queried on this split's.
     results["left_out_artists"] = sorted(set(singers) - set(gallery.trained))
@@ -234,10 +243,12 @@ def evaluate_open_set(model_name_or_path: str, dataset_name_or_path: str, split:
         enrol_singers, enrol_embeddings = songs_of(train.filter(lambda label: label in left_out,
                                                                 input_columns="label", keep_in_memory=True))
         trained_rows = [row for row, singer in enumerate(gallery.singers) if singer in gallery.trained]
+        embed = gallery.scoring.embed  # centroids lie in the scoring's space; ranks are by cosine there
         results["n_shot"] = {str(n): values for n, values in n_shot_accuracy(
             gallery.centroids[trained_rows],
-            {singer: enrol_embeddings[enrol_singers == singer] for singer in results["left_out_artists"]},
-            {singer: embeddings[singers == singer] for singer in results["left_out_artists"]}, shots, seed).items()}
+            {singer: embed(enrol_embeddings[enrol_singers == singer]) for singer in results["left_out_artists"]},
+            {singer: embed(embeddings[singers == singer]) for singer in results["left_out_artists"]},
+            shots, seed).items()}
     write_open_set_report(output_dir, results, scores[known].max(axis=1), scores[~known].max(axis=1))
     return results
 

@@ -17,6 +17,7 @@ import csv
 import functools
 import itertools
 import json
+import logging
 import os
 import sys
 from collections import Counter
@@ -39,6 +40,8 @@ from .preprocessing.shares import all_shares, launched_processes, this_share
 from .preprocessing.silence import original_spans, removed_spans
 from .preprocessing.stages import PreparedSong
 from .preprocessing.workers import StageWorkers, default_workers
+
+logger = logging.getLogger(__name__)
 
 TIMELINE_SINGERS = 3  # the singers a timeline's CSV and plot show by default
 
@@ -183,8 +186,8 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
 
     Closed set (default): the model's classes by probability. `open_set`: every singer of
     the gallery (`gallery`, default the one saved beside the model), trained and enrolled,
-    by cosine similarity of song embeddings; a song whose best similarity falls below the
-    gallery's threshold is answered `unknown_label` first. `embeddings` keeps each song's
+    by the gallery's score of song embeddings (`Gallery.scores`); a song whose best score
+    falls below the gallery's threshold is answered `unknown_label` first. `embeddings` keeps each song's
     embedding on its prediction. `timeline` keeps each song's `Timeline`: every chunk's
     class probabilities (closed set, even with `open_set`) from the same forward, at the
     resolution of the model's chunk hop (5 s by default), on the original song's seconds;
@@ -207,6 +210,8 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     if open_set and gallery.embedding_size != model.config.embedding_size:
         raise SingeridError(f"{GALLERY_FILE}: its embeddings have {gallery.embedding_size} values, the model's "
                             f"{model.config.embedding_size}: the gallery is another model's; enroll its singers anew")
+    if open_set and gallery.outdated_warning(model.config.song_embedding):
+        logger.warning("%s: %s", GALLERY_FILE, gallery.outdated_warning(model.config.song_embedding))
     state = launched_processes()  # under accelerate launch, each process predicts its share on its device
     if device is None:
         device = str(state.device) if state.num_processes > 1 else "cuda" if torch.cuda.is_available() else "cpu"

@@ -23,7 +23,8 @@ from .enrollment import training_gallery
 from .digests import weights_digest
 from .evaluation import autocast_for, classification_metrics, evaluate_split, probabilities_from_logits
 from .errors import unavailable
-from .gallery import DEFAULT_FALSE_ACCEPT_RATE
+from .gallery import DEFAULT_FALSE_ACCEPT_RATE, DEFAULT_SCORING
+from .metrics.open_set import SCORINGS
 from .models import STRATEGIES, SingerClassifier, SingerClassifierConfig, SingerDataParallel, portable_name
 from .preprocessing import PreprocessConfig
 from .preprocessing.stages import default_cache_dir
@@ -53,6 +54,12 @@ class DataArguments:
         "help": "artists kept out of training entirely (their songs stay in the dataset for open-set evaluation)"})
     false_accept_rate: float = field(default=DEFAULT_FALSE_ACCEPT_RATE, metadata={
         "help": "the gallery's threshold lets at most this share of unknown singers' songs through"})
+    gallery_scoring: str = field(default=DEFAULT_SCORING, metadata={
+        "help": f"how the gallery scores a song against its singers, fixed with its threshold: {', '.join(SCORINGS)}"})
+
+    def __post_init__(self):  # before any data is read
+        if self.gallery_scoring not in SCORINGS:
+            raise ValueError(f"--gallery_scoring {self.gallery_scoring!r}: choose one of {', '.join(SCORINGS)}")
 
 
 @dataclass
@@ -300,7 +307,7 @@ def run_training(data_args: DataArguments, model_args: ModelArguments, args: Sin
     # the head was trained on (cached features when there are), no retraining.
     gallery = training_gallery(model, train_data, eval_data, eval_collator, args.per_device_eval_batch_size,
                                autocast_for(training_precision(args)), data_args.false_accept_rate,
-                               audio=dataset["train"])
+                               audio=dataset["train"], scoring=data_args.gallery_scoring)
     if args.process_index == 0:
         gallery.save(args.output_dir)
         write_reports(args.output_dir, metrics, songs, names, layer_weights=layer_weights(model),

@@ -61,7 +61,7 @@ class PredictArguments:
     remove_silence: bool | None = field(default=None, metadata={
         "help": "override the model's silence removal (true / false)"})
     open_set: bool = field(default=False, metadata={
-        "help": "rank the gallery's singers (trained and enrolled) by cosine similarity; below its threshold: unknown"})
+        "help": "rank the gallery's singers (trained and enrolled) by its score; below its threshold: unknown"})
     unknown_label: str = field(default=UNKNOWN_LABEL, metadata={"help": "--open-set: the answer for an unknown singer"})
     timeline: str | None = field(default=None, metadata={
         "help": "a folder for each song's timeline: <ID>.csv (top singers' probabilities per chunk, at the "

@@ -159,7 +159,7 @@ def _gallery_text(run_dir: Path) -> str | None:
             f"(`singerid predict --open-set`) and add singers without retraining (`singerid enroll`)")
     if gallery.calibration:
         calibration = gallery.calibration
-        text += (f"; its threshold, a cosine similarity of {calibration.threshold:.3f}, was set for a "
+        text += (f"; its threshold, a {gallery.scoring.name} score of {calibration.threshold:.3f}, was set for a "
                  f"{calibration.false_accept_rate:.0%} false-accept rate on {calibration.method}")
     return text + "."
 

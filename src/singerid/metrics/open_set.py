@@ -10,6 +10,7 @@ best score). A score passes when it is >= the threshold.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,6 +54,107 @@ def singer_centroids(embeddings, labels: Sequence[str]) -> tuple[list[str], np.n
 def cosine_scores(queries, centroids) -> np.ndarray:
     """Cosine similarity of each query with each centroid, `[queries, centroids]`."""
     return normalize(queries) @ normalize(centroids).T
+
+
+# -- scoring: how an embedding becomes a score against centroids ----------------------------
+COSINE, CENTERED, S_NORM, AS_NORM = "cosine", "centered", "s-norm", "as-norm"
+SCORINGS = (COSINE, CENTERED, S_NORM, AS_NORM)
+AS_NORM_TOP_K = 100  # as-norm: each side is normalised by its this many best cohort scores
+MIN_COHORT = 2  # cohort scores a mean and spread need, per centroid (its singer's songs excluded)
+
+
+class CohortTooSmall(SingeridError):
+    """Too few cohort songs to normalise a score against."""
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """The rule that turns song embeddings into scores against singer centroids, fitted on
+    a cohort of songs (a gallery's, when it is calibrated: its threshold belongs to it):
+
+    - COSINE: cosine similarity of unit embeddings;
+    - CENTERED: cosine after subtracting the cohort's mean unit embedding (`embed`);
+    - S_NORM: CENTERED, then symmetric score normalisation: a score minus the mean of the
+      query's scores against the cohort, over their spread, averaged with the same for the
+      centroid (against the cohort songs of other singers); AS_NORM: the same over each
+      side's `top_k` best cohort scores only.
+
+    Centroids are taken in `embed`'s space (`singer_centroids(scoring.embed(songs), ...)`)."""
+
+    name: str = COSINE
+    mean: np.ndarray | None = None  # [E] subtracted from unit embeddings (all but COSINE)
+    cohort: np.ndarray | None = None  # [C, E] the cohort songs, embedded (S_NORM, AS_NORM)
+    cohort_singers: tuple[str, ...] = field(default=())  # each cohort song's singer
+    top_k: int | None = None  # AS_NORM
+
+    def __post_init__(self):  # a loaded gallery is someone else's data
+        if self.name not in SCORINGS:
+            raise SingeridError(f"scoring {self.name!r}: not one of {', '.join(SCORINGS)}")
+        if (self.name != COSINE) != (self.mean is not None) or self.normalised != (self.cohort is not None):
+            raise SingeridError(f"scoring {self.name!r} takes {'a mean' if self.name != COSINE else 'no mean'} and "
+                                f"{'a cohort' if self.normalised else 'no cohort'}")
+        if self.normalised and len(self.cohort_singers) != len(self.cohort):
+            raise SingeridError(f"a cohort of {len(self.cohort)} songs names {len(self.cohort_singers)} singers")
+        if (self.name == AS_NORM) != (isinstance(self.top_k, int) and self.top_k >= 1):
+            raise SingeridError(f"scoring {self.name!r}: top_k {self.top_k!r} (as-norm alone takes one, at least 1)")
+
+    @property
+    def normalised(self) -> bool:
+        return self.name in (S_NORM, AS_NORM)
+
+    @classmethod
+    def fit(cls, name: str, embeddings, singers: Sequence[str], top_k: int = AS_NORM_TOP_K) -> Scoring:
+        """`name`'s rule fitted on the songs `embeddings` of `singers` (the cohort)."""
+        if name not in SCORINGS:
+            raise SingeridError(f"scoring {name!r}: not one of {', '.join(SCORINGS)}")
+        if name == COSINE:
+            return cls()
+        mean = normalize(embeddings).mean(axis=0)
+        if name == CENTERED:
+            return cls(name, mean)
+        cohort = normalize(normalize(embeddings) - mean)
+        return cls(name, mean, cohort, tuple(singers), top_k if name == AS_NORM else None)
+
+    def embed(self, embeddings) -> np.ndarray:
+        """Unit embeddings in the space scores are cosines in (centered, unless COSINE)."""
+        units = normalize(embeddings)
+        return units if self.mean is None else normalize(units - self.mean)
+
+    def scores(self, queries, centroids, singers: Sequence[str], queries_are_cohort: bool = False) -> np.ndarray:
+        """`[queries, centroids]` scores of raw embeddings `queries` against `centroids`
+        (in `embed`'s space, rows named by `singers`). `queries_are_cohort`: the queries are
+        the cohort's songs, in its order (calibration on a gallery's own songs), and each is
+        not normalised against itself."""
+        queries, centroids = self.embed(queries), normalize(centroids)
+        cosines = queries @ centroids.T
+        if not self.normalised:
+            return cosines
+        itself = np.eye(len(queries), len(self.cohort), dtype=bool) if queries_are_cohort else None
+        query_mean, query_spread = self.cohort_statistics(queries, excluded=itself)
+        centroid_mean, centroid_spread = self.cohort_statistics(centroids, singers=singers)
+        return self.normalise(cosines, query_mean[:, None], query_spread[:, None], centroid_mean, centroid_spread)
+
+    @staticmethod
+    def normalise(cosines, query_mean, query_spread, centroid_mean, centroid_spread) -> np.ndarray:
+        """Symmetric score normalisation of cosines, from both sides' cohort statistics."""
+        return 0.5 * ((cosines - query_mean) / query_spread + (cosines - centroid_mean) / centroid_spread)
+
+    def cohort_statistics(self, vectors: np.ndarray, singers: Sequence[str] | None = None,
+                          excluded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and spread of each unit row of `vectors` against the cohort (its `top_k`
+        best scores), leaving out the cohort songs of `singers` (one per row) and
+        `excluded` (`[rows, cohort]` True to leave out)."""
+        scores = vectors @ self.cohort.T
+        left_out = np.zeros(scores.shape, dtype=bool) if excluded is None else excluded.copy()
+        if singers is not None:
+            left_out |= np.asarray(singers)[:, None] == np.asarray(self.cohort_singers)[None]
+        remaining = (~left_out).sum(axis=1)
+        if (remaining < MIN_COHORT).any():
+            raise CohortTooSmall(f"{self.name} scoring: fewer than {MIN_COHORT} cohort songs of other singers to "
+                                 f"normalise against")
+        top = min(self.top_k or scores.shape[1], int(remaining.min()))
+        best = -np.sort(np.where(left_out, np.inf, -scores), axis=1)[:, :top]  # each row's `top` best kept scores
+        return best.mean(axis=1), np.maximum(best.std(axis=1), 1e-6)
 
 
 def false_accept_rate(impostors, threshold):

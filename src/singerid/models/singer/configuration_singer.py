@@ -12,6 +12,10 @@ from .segments import check_number, check_spacing, segment_spacing
 
 STRATEGIES = ("weighted_sum", "finetune")
 EMBEDDINGS = ("head", "pooled")
+# How a song's embedding pools its chunks': "unit_mean", the normalised mean of unit chunk
+# embeddings, so every chunk counts alike. Chosen over the mean of raw chunk embeddings by
+# benchmarks/open_set.py; training segments are one chunk each, so their songs pool alike.
+SONG_EMBEDDINGS = ("unit_mean",)
 # What the numbers of a config.json may be (a downloaded one is someone else's data): the
 # ranges of what the code can do, each bounding the memory or time one song can take.
 SAMPLING_RATES = (4_000, 192_000)  # Hz: what decoders and audio backbones use
@@ -32,6 +36,9 @@ class SingerClassifierConfig(PreTrainedConfig):
             over a song and L2-normalises): "head", the head's hidden layer after the ReLU
             (head_hidden_size values), or "pooled", the head's input (the weighted sum of pooled
             layers, or finetune's pooled last hidden state; the backbone's hidden size).
+        song_embedding: how a song's embedding pools its chunks' (`SONG_EMBEDDINGS`):
+            "unit_mean", the normalised mean of unit chunk embeddings. Training songs,
+            galleries and prediction all use it; a gallery records the one it was built with.
         sampling_rate: the backbone's input rate (MERT 24 kHz, WavLM and HuBERT 16 kHz).
         chunk_seconds, chunk_hop_seconds, min_chunk_seconds: longer inputs are cut into
             chunks of `chunk_seconds` every `chunk_hop_seconds`; a tail shorter than
@@ -53,6 +60,7 @@ class SingerClassifierConfig(PreTrainedConfig):
     head_hidden_size: int = 512
     head_dropout: float = 0.1
     embedding: str = "head"
+    song_embedding: str = SONG_EMBEDDINGS[0]
     sampling_rate: int = 24000
     chunk_seconds: float = 5.0
     chunk_hop_seconds: float | None = None
@@ -68,6 +76,8 @@ class SingerClassifierConfig(PreTrainedConfig):
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.embedding not in EMBEDDINGS:
             raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {self.embedding!r}")
+        if self.song_embedding not in SONG_EMBEDDINGS:
+            raise ValueError(f"song_embedding must be one of {SONG_EMBEDDINGS}, got {self.song_embedding!r}")
         self.chunk_hop_seconds, self.min_chunk_seconds = segment_spacing(
             self.chunk_seconds, self.chunk_hop_seconds, self.min_chunk_seconds)
         if self.preprocessing is None:

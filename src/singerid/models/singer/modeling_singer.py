@@ -22,8 +22,9 @@ reading anything back from the device. With only a mask it sums the mask and rea
 lengths back, which waits for the device.
 
 Song embeddings (`output_embeddings=True`): each chunk's embedding (`config.embedding`: the
-head's hidden layer, or its input) averaged over the input's chunks, the rows whose
-probabilities `logits` average, then L2-normalised; they come from the same forward.
+head's hidden layer, or its input), L2-normalised and averaged over the input's chunks, the
+rows whose probabilities `logits` average, then L2-normalised again
+(`config.song_embedding`); they come from the same forward.
 
 Chunks (`output_chunks=True`, for song timelines): the class log-probabilities of every
 chunk, the very rows `logits` average, with each input's rows among them and the samples
@@ -299,10 +300,11 @@ class SingerClassifier(PreTrainedModel):
         mask = _lengths_mask(_checked_lengths(lengths, chunks), chunks.shape[-1], chunks.device)
         return self._chunk_outputs(chunks.to(self.dtype), mask)
 
-    @staticmethod
-    def pool_chunks(log_probs: torch.Tensor, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A song's log mean chunk probability (computed stably in log space) and mean chunk
-        embedding (unnormalised), from its chunks' `classify_chunks`."""
+    def pool_chunks(self, log_probs: torch.Tensor, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A song's log mean chunk probability (computed stably in log space) and embedding
+        (unnormalised: the mean of its unit chunk embeddings, `config.song_embedding`), from
+        its chunks' `classify_chunks`."""
+        embeddings = F.normalize(embeddings.float(), dim=-1)  # "unit_mean", the one definition
         return torch.logsumexp(log_probs, dim=0) - math.log(len(log_probs)), embeddings.mean(dim=0)
 
     def _chunk_outputs(self, chunks: torch.Tensor, chunk_mask: torch.Tensor | None):
