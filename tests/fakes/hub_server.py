@@ -1,8 +1,9 @@
 """A small stand-in for the Hugging Face Hub HTTP API, for tests.
 
 It speaks just enough of the protocol for the real `huggingface_hub`, `datasets` and `transformers` clients
-to create repos, commit files (regular and LFS, via the basic LFS transfer) and download them again,
-with history, so files at older revisions stay downloadable. It binds to 127.0.0.1 on an ephemeral port.
+to create repos (models, datasets, and spaces, which never run), commit files (regular and LFS, via the basic
+LFS transfer) and download them again, with history, so files at older revisions stay downloadable.
+It binds to 127.0.0.1 on an ephemeral port.
 
     with HubServer(tmp_path / "hub") as hub:
         env = hub_env(hub, tmp_path / "hf_home")  # environment for a client subprocess
@@ -36,8 +37,10 @@ LFS_EXTENSIONS = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".onnx"
                   ".png", ".jpg", ".jpeg", ".flac", ".wav", ".mp3", ".ogg", ".npy", ".npz", ".zip", ".gz", ".tar")
 LFS_MIN_SIZE = 1_000_000
 
-URL_PREFIX = {"model": "", "dataset": "datasets/"}
-API_TYPES = {"models": "model", "datasets": "dataset"}
+URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+URL_TYPES = {prefix[:-1]: repo_type for repo_type, prefix in URL_PREFIX.items() if prefix}  # "spaces" -> "space"
+API_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
+SPACE_SDKS = ("gradio", "streamlit", "docker", "static")
 COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
 
 GITATTRIBUTES = "".join(f"*{ext} filter=lfs diff=lfs merge=lfs -text\n" for ext in LFS_EXTENSIONS).encode()
@@ -151,6 +154,8 @@ class Repo:
     commits: dict[str, Commit] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)  # name -> commit sha; "refs/pr/N" for pull requests
     pull_requests: int = 0
+    sdk: str | None = None  # spaces only, like hardware: what create_repo asked for
+    hardware: str | None = None
 
     def resolve(self, revision: str) -> Commit:
         """A branch name, a full commit sha or an unambiguous prefix of at least 7 characters."""
@@ -189,11 +194,14 @@ class HubState:
             raise HubError(404 if authorized else 401, "Repository not found", "RepoNotFound")
         return repo
 
-    def create_repo(self, repo_type: str, repo_id: str, private: bool, url: str = "") -> Repo:
+    def create_repo(self, repo_type: str, repo_id: str, private: bool, url: str = "", sdk: str | None = None,
+                    hardware: str | None = None) -> Repo:
+        if repo_type == "space" and sdk not in SPACE_SDKS:  # huggingface_hub refuses too, before sending
+            raise HubError(400, f"A space needs an sdk, one of {', '.join(SPACE_SDKS)}; got {sdk!r}")
         if (repo_type, repo_id) in self.repos:
             # create_repo(exist_ok=True) swallows the 409 and then reads "url" from this very reply.
             raise HubError(409, f"You already created this {repo_type} repo", extra={"url": url})
-        repo = Repo(repo_type, repo_id, private)
+        repo = Repo(repo_type, repo_id, private, sdk=sdk, hardware=hardware)
         self.repos[(repo_type, repo_id)] = repo
         # The Hub starts every repo with a .gitattributes that routes binary files to LFS.
         entry = self.regular_entry(".gitattributes", GITATTRIBUTES, "")
@@ -375,8 +383,8 @@ class HubHandler(BaseHTTPRequestHandler):
             if seg[:1] == ["_lfs"] and len(seg) >= 2:
                 return self.route_lfs_storage(method, seg[1:], body)
             repo_type = "model"
-            if seg[:1] == ["datasets"]:
-                repo_type, seg = "dataset", seg[1:]
+            if seg[:1] and seg[0] in URL_TYPES:
+                repo_type, seg = URL_TYPES[seg[0]], seg[1:]
             if len(seg) >= 4 and seg[1].endswith(".git") and seg[2:5] == ["info", "lfs", "objects"]:
                 if method == "POST" and seg[5:] == ["batch"]:
                     return self.lfs_batch(repo_type, f"{seg[0]}/{seg[1][:-4]}", body)
@@ -444,7 +452,7 @@ class HubHandler(BaseHTTPRequestHandler):
         repo_id = f"{payload.get('organization') or self.state.user}/{name}"
         private = payload.get("visibility", "private" if payload.get("private") else "public") == "private"
         url = f"{self.hub.url}/{URL_PREFIX[repo_type]}{repo_id}"
-        repo = self.state.create_repo(repo_type, repo_id, private, url)
+        repo = self.state.create_repo(repo_type, repo_id, private, url, payload.get("sdk"), payload.get("hardware"))
         self.send_json({"url": self.repo_url(repo), "name": repo_id, "id": repo_id})
 
     def delete_repo(self, body: bytes) -> None:
@@ -491,6 +499,10 @@ class HubHandler(BaseHTTPRequestHandler):
                 info["tags"] = [t for t in card_data.get("tags") or [] if isinstance(t, str)]
         if repo.repo_type == "model":
             info["modelId"] = repo.repo_id
+        if repo.repo_type == "space":  # nothing ever runs here: a space that is stopped, on the hardware asked for
+            info["sdk"] = repo.sdk
+            info["runtime"] = {"stage": "STOPPED", "hardware": {"current": None, "requested": repo.hardware},
+                               "storage": None, "gcTimeout": None}
         self.send_json(info)
 
     def refs(self, repo: Repo) -> None:
@@ -750,9 +762,12 @@ class HubServer:
 
     # ---- direct access to the state, for seeding repos and asserting without a client ----------------------
 
-    def create_repo(self, repo_id: str, repo_type: str = "model", private: bool = False) -> None:
+    def create_repo(self, repo_id: str, repo_type: str = "model", private: bool = False, sdk: str | None = None,
+                    hardware: str | None = None) -> None:
+        """A space needs an `sdk` ("gradio", "streamlit", "docker" or "static")."""
         with self.state.lock:
-            self.state.create_repo(repo_type, repo_id, private, f"{self.url}/{URL_PREFIX[repo_type]}{repo_id}")
+            self.state.create_repo(repo_type, repo_id, private, f"{self.url}/{URL_PREFIX[repo_type]}{repo_id}", sdk,
+                                   hardware)
 
     def upload(self, repo_id: str, files: dict[str, bytes], repo_type: str = "model", message: str = "Upload",
                branch: str = "main") -> str:

@@ -345,3 +345,145 @@ def test_transformers_push_to_hub_then_from_pretrained(hub_server, tmp_path):
     """)
     assert out[:2] == ["WavLMModel", 16]
     assert out[2] == pytest.approx(pushed, rel=1e-9)
+
+
+def wheel_bytes() -> bytes:
+    """A small real wheel (a zip): binary, with NUL bytes in its first 512, so the server routes it to LFS."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as wheel:
+        wheel.writestr("tiny/__init__.py", "VALUE = 1\n")
+        wheel.writestr("tiny/data.bin", os.urandom(200_000))
+    return buffer.getvalue()
+
+
+def test_create_space_repos(hub_server, tmp_path):
+    out = run_client(hub_server, tmp_path / "hf_home", """
+        from huggingface_hub import HfApi, constants
+        from huggingface_hub.utils import build_hf_headers, get_session
+        api = HfApi()
+        private = api.create_repo("test-user/demo", repo_type="space", space_sdk="gradio", private=True,
+                                  space_hardware="t4-small")
+        public = api.create_repo("test-user/open-demo", repo_type="space", space_sdk="static")
+        again = api.create_repo("test-user/demo", repo_type="space", space_sdk="gradio", exist_ok=True)
+        def create_raw(payload):  # huggingface_hub itself refuses a space without a known sdk before sending
+            response = get_session().post(f"{constants.ENDPOINT}/api/repos/create", headers=build_hf_headers(),
+                                          json={"name": "raw-demo", "type": "space", **payload})
+            return response.status_code
+        infos = [api.space_info("test-user/demo"), api.repo_info("test-user/open-demo", repo_type="space")]
+        emit({
+            "urls": [str(private), private.repo_type, private.repo_id, str(public), str(again)],
+            "info": [[type(i).__name__, i.id, i.private, i.sdk, i.runtime.stage, i.runtime.requested_hardware,
+                      [s.rfilename for s in i.siblings]] for i in infos],
+            "no_sdk": create_raw({}),
+            "bad_sdk": create_raw({"sdk": "flask"}),
+        })
+    """)
+    url = hub_server.url
+    assert out["urls"] == [f"{url}/spaces/test-user/demo", "space", "test-user/demo",
+                           f"{url}/spaces/test-user/open-demo", f"{url}/spaces/test-user/demo"]
+    assert out["info"] == [
+        ["SpaceInfo", "test-user/demo", True, "gradio", "STOPPED", "t4-small", [".gitattributes"]],
+        ["SpaceInfo", "test-user/open-demo", False, "static", "STOPPED", None, [".gitattributes"]],
+    ]
+    assert out["no_sdk"] == 400 and out["bad_sdk"] == 400
+    assert ("space", "test-user/raw-demo") not in hub_server.state.repos
+    assert hub_server.repo("test-user/demo", "space").private
+    with pytest.raises(Exception, match="Repository not found"):
+        hub_server.repo("test-user/demo")  # a space, not a model
+    with pytest.raises(Exception, match="needs an sdk"):
+        hub_server.create_repo("test-user/seeded", "space")
+
+
+def test_space_upload_folder_then_snapshot_download(hub_server, tmp_path):
+    """A gradio space as one would ship it, next to a model of the same name that must not mix with it."""
+    folder = tmp_path / "space"
+    (folder / "wheels").mkdir(parents=True)
+    files = {
+        "README.md": b"---\ntitle: Demo\nsdk: gradio\napp_file: app.py\ntags:\n- singing\n---\n# Demo\n",
+        "app.py": b"import gradio as gr\n\ngr.Interface(lambda x: x, 'text', 'text').launch()\n",
+        "requirements.txt": b"gradio\nwheels/tiny-0.1-py3-none-any.whl\n",
+        "wheels/tiny-0.1-py3-none-any.whl": wheel_bytes(),
+    }
+    for path, data in files.items():
+        (folder / path).write_bytes(data)
+    repo = "test-user/demo"
+    hub_server.create_repo(repo)
+    model_commit = hub_server.upload(repo, {"README.md": b"# A model\n", "app.py": b"print('model')\n"})
+
+    written = run_client(hub_server, tmp_path / "hf_home_writer", f"""
+        from huggingface_hub import HfApi
+        api = HfApi()
+        api.create_repo({repo!r}, repo_type="space", space_sdk="gradio", private=True)
+        commit = api.upload_folder(repo_id={repo!r}, repo_type="space", folder_path={str(folder)!r},
+                                   commit_message="Add app")
+        info = api.space_info({repo!r}, files_metadata=True)
+        emit({{"commit": commit.oid, "sha": info.sha, "sdk": info.sdk, "tags": info.tags,
+               "lfs": sorted(s.rfilename for s in info.siblings if s.lfs),
+               "model": [api.model_info({repo!r}).sha, api.list_repo_files({repo!r})]}})
+    """)
+    assert written["sha"] == written["commit"] and written["sdk"] == "gradio" and written["tags"] == ["singing"]
+    assert written["lfs"] == ["wheels/tiny-0.1-py3-none-any.whl"]
+    assert written["model"] == [model_commit, [".gitattributes", "README.md", "app.py"]]
+    wheel_sha = sha256(files["wheels/tiny-0.1-py3-none-any.whl"])
+    asked = hub_server.requests
+    assert ("POST", f"/api/spaces/{repo}/preupload/main") in asked
+    assert ("POST", f"/spaces/{repo}.git/info/lfs/objects/batch") in asked
+    assert ("PUT", f"/_lfs/{wheel_sha}") in asked
+    assert ("POST", f"/api/spaces/{repo}/commit/main") in asked
+
+    target = tmp_path / "downloaded"
+    target.mkdir()
+    read = run_client(hub_server, tmp_path / "hf_home_reader", f"""
+        import os
+        from huggingface_hub import hf_hub_download, snapshot_download
+        local = snapshot_download({repo!r}, repo_type="space", local_dir={str(target)!r})
+        emit({{"local": local, "files": sorted(os.path.relpath(os.path.join(d, f), local)
+                                               for d, _, fs in os.walk(local) for f in fs
+                                               if ".cache" not in os.path.relpath(d, local).split(os.sep)),
+               "app": open(hf_hub_download({repo!r}, "app.py", repo_type="space")).read(),
+               "model_app": open(hf_hub_download({repo!r}, "app.py")).read()}})
+    """)
+    assert os.path.realpath(read["local"]) == os.path.realpath(target)
+    assert read["files"] == sorted([".gitattributes", *files])
+    for path, data in files.items():
+        assert (target / path).read_bytes() == data, path
+    assert read["app"] == files["app.py"].decode()
+    assert read["model_app"] == "print('model')\n"
+    assert ("GET", f"/spaces/{repo}/resolve/{written['commit']}/app.py") in hub_server.requests
+    assert hub_server.file_at(repo, "README.md") == b"# A model\n"  # the model's own README is untouched
+
+
+def test_private_space_needs_the_token(hub_server, tmp_path):
+    hub_server.create_repo("test-user/secret-demo", "space", private=True, sdk="gradio")
+    hub_server.create_repo("test-user/open-demo", "space", sdk="docker")
+    for name in ("secret-demo", "open-demo"):
+        hub_server.upload(f"test-user/{name}", {"app.py": f"# {name}\n".encode()}, "space")
+    code = """
+        import os
+        from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+        from huggingface_hub.errors import RepositoryNotFoundError
+        def outcome(call):
+            try:
+                return call()
+            except RepositoryNotFoundError as error:
+                return ["RepositoryNotFoundError", error.response.status_code]
+        def app(name):
+            return open(hf_hub_download(name, "app.py", repo_type="space")).read()
+        api = HfApi()
+        emit({
+            "info": outcome(lambda: api.space_info("test-user/secret-demo").sdk),
+            "file": outcome(lambda: app("test-user/secret-demo")),
+            "snapshot": outcome(lambda: sorted(os.listdir(snapshot_download("test-user/secret-demo",
+                                                                             repo_type="space")))),
+            "public": outcome(lambda: [api.space_info("test-user/open-demo").sdk, app("test-user/open-demo")]),
+        })
+    """
+    stranger = run_client(hub_server, tmp_path / "hf_home_stranger", code, drop_token=True)
+    owner = run_client(hub_server, tmp_path / "hf_home_owner", code)
+    assert stranger["info"] == stranger["file"] == stranger["snapshot"] == ["RepositoryNotFoundError", 401]
+    assert stranger["public"] == owner["public"] == ["docker", "# open-demo\n"]
+    assert owner["info"] == "gradio"
+    assert owner["file"] == "# secret-demo\n"
+    assert owner["snapshot"] == [".gitattributes", "app.py"]
