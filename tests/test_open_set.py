@@ -192,8 +192,16 @@ def test_evaluate_model_open_set_reports_the_fields_numbers_on_songs_outside_the
     assert at["dir"] <= results["rank1"]  # accepted and named right implies named right
     for rate, fixed in results["at_false_accept_rate"].items():
         assert fixed["false_accept_rate"] <= float(rate) and fixed["unknown_songs"] == results["unknown_songs"]
-    # n-shot enrols from the train split and asks about each left-out singer's test songs
+    # n-shot enrols from the train split and asks about each left-out singer's test songs: the
+    # train split holds 4 albums of 2 songs per singer, enough for 5 shots (the test split's 2 are not)
+    train = load_from_disk(str(folder / "dataset"))["train"]
+    train_songs = {artist: len({song for song, label in zip(train["song_id"], train["label"])
+                                if train.features["label"].names[label] == artist})
+                   for artist in results["left_out_artists"]}
+    assert min(train_songs.values()) >= 5 > max(len(songs[artist]) for artist in results["left_out_artists"])
+    assert list(results["n_shot"]) == ["1", "3", "5"]
     for shot in results["n_shot"].values():
+        assert shot["singers"] == len(results["left_out_artists"])
         assert shot["songs"] == sum(len(songs[artist]) for artist in results["left_out_artists"])
     assert "warning" not in results
     assert (tmp_path / "test" / "open_set.png").stat().st_size > 0
