@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from fakes.hub_server import HubServer, hub_env
 from helpers import RANKED_LABELS, ranked_model, write_tone
 
 os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager never goes online (it is not used: see _browser)
@@ -420,3 +421,138 @@ def test_a_slow_song_does_not_hold_up_the_next(model_dir, songs, tmp_path, outbo
         released.set()
         page.close()
     assert outbound == []
+
+
+# -- singerid space: the page as a Hugging Face Space -----------------------------------------
+HUB_USER = "test-user"
+
+
+def _ran(argv: list[str], env: dict, cwd: Path | None = None) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    return done.stdout
+
+
+def _pins(text: str) -> dict[str, str | None]:
+    """Each requirement's exact version (None when it is not pinned with ==), by canonical name."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in text.splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):  # options, e.g. --extra-index-url
+            requirement = Requirement(line)
+            exact = [spec.version for spec in requirement.specifier if spec.operator == "=="]
+            pins[canonicalize_name(requirement.name)] = exact[0] if len(requirement.specifier) == 1 and exact else None
+    return pins
+
+
+def _front_matter(readme: str) -> dict:
+    import yaml
+
+    _, front, _ = readme.split("---\n", 2)
+    return yaml.safe_load(front)
+
+
+def test_a_space_is_built_pushed_pulled_and_serves_the_models_page(model_dir, browser, songs, tmp_path):
+    from packaging.version import Version
+
+    import singerid
+
+    run = Path(shutil.copytree(model_dir, tmp_path / "run"))
+    from singerid.metrics import METRICS
+
+    test_metrics = {**{metric.key: 0.75 for metric in METRICS}, "song_top1": 0.5, "song_top3": 1.0, "num_songs": 2}
+    (run / "metrics.json").write_text(json.dumps({"test": test_metrics}))
+    model_id, space_id = f"{HUB_USER}/singer", f"{HUB_USER}/singer-space"
+    with HubServer(tmp_path / "hub") as hub:
+        pusher = hub_env(hub, tmp_path / "pusher_home")
+        _ran([sys.executable, str(ROOT / "scripts" / "push_to_hub.py"), "--model", str(run), "--model-repo", model_id],
+             pusher)
+        _ran([sys.executable, str(ROOT / "scripts" / "space.py"), "--model", model_id, "--space-id", space_id], pusher)
+        assert hub.repo(space_id, "space").sdk == "gradio"
+        pulled = tmp_path / "pulled"
+        _ran([sys.executable, "-c", "from huggingface_hub import snapshot_download; "
+              f"snapshot_download({space_id!r}, repo_type='space', local_dir={str(pulled)!r})"],
+             hub_env(hub, tmp_path / "puller_home"))
+
+        # Pinned requirements that agree with the project's pins
+        requirements = _pins((pulled / "requirements.txt").read_text())
+        constraints = {name: pin for name, pin in _pins((ROOT / "constraints-cpu.txt").read_text()).items() if pin}
+        assert requirements and all(requirements.values()), requirements
+        shared = requirements.keys() & constraints.keys()
+        assert {"torch", "transformers", "datasets", "gradio"} <= shared
+        assert {name: Version(requirements[name]).public for name in shared} == \
+            {name: Version(constraints[name]).public for name in shared}
+        assert "ffmpeg" in (pulled / "packages.txt").read_text().split()
+        front = _front_matter((pulled / "README.md").read_text())
+        assert front["sdk"] == "gradio" and front["sdk_version"] == constraints["gradio"]
+        assert front["models"] == [model_id] and (pulled / front["app_file"]).is_file()
+        assert front["python_version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+        # The model is loaded at the revision it had, never copied
+        settings = json.loads((pulled / "space.json").read_text())
+        assert settings["revision"] == hub.repo(model_id).branches["main"]
+        assert not [path for path in pulled.rglob("*.safetensors") if ".cache" not in path.parts]
+        assert "top-1 0.500, top-3 1.000" in settings["title"]
+
+        # The bundled singerid installs offline, without dependencies; the app file asks for what is missing
+        venv = tmp_path / "venv"
+        bare = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+        _ran([sys.executable, "-m", "venv", str(venv)], bare)
+        missing = "import runpy; print(runpy.run_path('app.py')['missing_packages']())"
+        wheel = next((pulled / "wheels").glob("singerid-*.whl"))
+        assert _ran([str(venv / "bin" / "python"), "-c", missing], bare, cwd=pulled).strip() == \
+            str([str(wheel), f"unsilence=={settings['unsilence']}"])
+        _ran([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", str(wheel)],
+             bare)
+        version = "import importlib.metadata as m; print(m.version('singerid'))"
+        assert _ran([str(venv / "bin" / "python"), "-c", version], bare).strip() == singerid.__version__
+        assert _ran([str(venv / "bin" / "python"), "-c", missing], bare, cwd=pulled).strip() == \
+            str([f"unsilence=={settings['unsilence']}"])
+
+        # The app file, from the pulled folder with an empty HF_HOME, serves the page
+        port = _free_port()
+        app_env = {**hub_env(hub, tmp_path / "empty_hf_home"), "GRADIO_SERVER_NAME": "127.0.0.1",
+                   "GRADIO_SERVER_PORT": str(port), "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
+        with open(tmp_path / "app.log", "w") as log:
+            server = subprocess.Popen([sys.executable, "app.py"], cwd=pulled, env=app_env, stdout=log,
+                                      stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            WebDriverWait(None, 120, poll_frequency=0.5).until(
+                lambda _: server.poll() is not None or _answers(url), "the Space's app never answered")
+            assert server.poll() is None, (tmp_path / "app.log").read_text()[-4000:]
+            expected = predict_songs([songs["song"]], str(model_dir), top_k=5, progress=False, workers=1)[0]
+            _open(browser, url)
+            assert "top-1 0.500" in browser.find_element(By.TAG_NAME, "h1").text
+            _upload(browser, songs["song"])
+            _wait_status(browser, "demo song.wav", expected.labels[0])
+            top = browser.find_element(By.CSS_SELECTOR, f"#{IDS['label']} [data-testid=label-output-value]").text
+            assert top == expected.labels[0]
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        assert not hub.errors, hub.errors[0]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(_get(url))
+    except OSError:
+        return False
+
+
+def test_a_space_for_a_local_run_bundles_the_model_and_warns_when_it_is_large(model_dir, tmp_path, caplog,
+                                                                             monkeypatch):
+    from singerid.hub import space
+
+    monkeypatch.setattr(space, "LARGE_MODEL_MB", 0)
+    folder = space.build_space(model_dir, tmp_path / "space")
+    bundled = sorted(path.name for path in (folder / "model").iterdir())
+    assert "config.json" in bundled and "model.safetensors" in bundled and not any(n.endswith(".py") for n in bundled)
+    assert "push the model to the Hub" in caplog.text
+    settings = json.loads((folder / "space.json").read_text())
+    assert settings["model"] == "model" and settings["revision"] is None and settings["name"] == model_dir.name
+    assert "models" not in _front_matter((folder / "README.md").read_text())
+    assert str(tmp_path) not in "".join(path.read_text() for path in folder.glob("*.*") if path.suffix != ".whl")

@@ -113,6 +113,9 @@ CASES = [
          problem=("model {missing}/model", "no such folder"), remedy=(r"give an existing folder",), subprocess=False),
     Case("app-model-offline", ("app", "--model", "user/not-a-model"),
          problem=("model user/not-a-model", OFFLINE), remedy=UNREACHABLE_ID),
+    # space: the model is looked at before anything is built or pushed
+    Case("space-missing-model", ("space", "--model", "{missing}/run", "--output", "{out}"),
+         problem=("{missing}/run", "no such model folder"), remedy=(r"give a training run's folder",)),
     # reproduce_table
     Case("reproduce_table-missing-data", ("reproduce_table", "--data", "{missing}/artist20", "--output", "{out}"),
          problem=("{missing}/artist20", r"does not exist|no such folder"), remedy=(DO_SOMETHING,), subprocess=False),

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "singerid"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "model_v0_1"
 # Top to bottom; a module may import from its own layer and the layers below it.
 LAYERS = [
-    {"commands", "__main__"},
+    {"commands", "__main__", "space_app"},
     {"recipes", "app"},
     {"training", "evaluation", "prediction", "enrollment", "pipelines", "hub", "probing"},
     {"preprocessing", "data", "reports", "metrics", "gallery"},

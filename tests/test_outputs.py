@@ -55,6 +55,7 @@ FOLDER_COMMANDS = {
     "make_demo_corpus": ["make_demo_corpus", "--out", "{out}"],
     "download_artist20": ["download_artist20", "--output", "{out}", "--url", "http://127.0.0.1:9/a.tgz"],
     "demo": ["demo", "--output", "{out}"],
+    "space": ["space", "--model", "{song_dir}", "--output", "{out}"],
 }
 
 

@@ -75,11 +75,12 @@ class SingerIdentifier:
     def __init__(self, model: str | Path, top_k: int = TOP_K, device: str | None = None,
                  demucs_repo: str | None = None, separator: str | None = None, remove_silence: bool | None = None,
                  cache_dir: str | Path | None = None, open_set: bool | None = None,
-                 unknown_label: str = UNKNOWN_LABEL, max_duration_minutes: float | None = DEFAULT_MAX_DURATION_MINUTES):
+                 unknown_label: str = UNKNOWN_LABEL, max_duration_minutes: float | None = DEFAULT_MAX_DURATION_MINUTES,
+                 name: str | None = None):
         import torch
 
         self.model_id = str(model)
-        self.name = model_name(model)
+        self.name = name or model_name(model)  # `name`: e.g. the Hub id of a model read from a local copy
         self.max_duration_minutes = max_duration_minutes
         # This server's folders, longest first, which the page names by their own names only.
         folders = {str(path) for path in (model, demucs_repo, cache_dir) if path is not None and Path(path).is_dir()}
@@ -206,6 +207,27 @@ class SingerIdentifier:
                  f"Each song goes through the model's own preprocessing: {', '.join(stages)}. The timeline shows "
                  f"the trained singers' probabilities chunk by chunk over the song; grey: cut as silence.{limit}"]
         return self.public("  \n".join(line for line in lines if line))
+
+
+def serve_space(folder: str | Path) -> None:
+    """Serve the page of a Space `singerid space` wrote into `folder` until stopped, on
+    Gradio's GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, as Spaces set them."""
+    from .hub.space import space_model, space_settings, writable_caches
+
+    folder = Path(folder)
+    settings = space_settings(folder)
+    writable_caches()
+    identifier = SingerIdentifier(space_model(folder, settings), name=settings["name"], top_k=int(settings["top_k"]),
+                                  separator=settings["separator"],
+                                  max_duration_minutes=float(settings["max_duration_minutes"]))
+    trained_on = (identifier.model.config.preprocessing or {}).get("separator") or "none"
+    if trained_on != "none" and settings["separator"] == "none":
+        identifier.notes.append(f"This Space classifies the raw mix: the model was trained on {trained_on} vocal stems, "
+                                f"but separation is off on free CPU hardware.")
+    page = build_app(identifier, title=settings["title"])
+    launch(page, host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
+           port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), max_upload_mb=float(settings["max_upload_mb"]))
+    page.block_thread()
 
 
 def model_name(model: str | Path) -> str:

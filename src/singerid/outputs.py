@@ -30,6 +30,7 @@ EARLIER_OUTPUTS = {
     "enroll": (),
     "embed": (),
     "predict": (),
+    "space": (),
 }
 OVERWRITE_HINT = "choose a new or empty folder, or pass --overwrite to write into this one anyway"
 

@@ -35,6 +35,7 @@ COMMANDS = {
     "reproduce_table": "the reference table's configurations on artist20 → table.md",
     "push_to_hub": "share a trained model and its dataset on the Hub, with cards",
     "app": "a web page: upload or record a song, see its singers and timeline (needs singerid[app])",
+    "space": "a model's page as a Hugging Face Space: written for review, or pushed",
 }
 
 
