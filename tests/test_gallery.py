@@ -294,7 +294,8 @@ def _normalised_by_hand(songs, song_singers, queries, centroid_singers, top_k, l
 def test_score_normalisation_by_hand(rng, gallery, centers, scoring, top_k):
     from singerid.metrics.open_set import Scoring
 
-    songs, owners = gallery.embeddings, [singer for _, singer in gallery.songs]
+    keep = [row for row, (_, singer) in enumerate(gallery.songs) if singer != "s1" or row % 6 < 2]  # s1: 2 songs
+    songs, owners = gallery.embeddings[keep], [gallery.songs[row][1] for row in keep]
     fitted = Scoring.fit(scoring, songs, owners, top_k=top_k or 100)
     queries = cluster_songs(rng, centers, 1)[2]
     names = sorted(set(owners))

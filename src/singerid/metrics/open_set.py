@@ -152,9 +152,12 @@ class Scoring:
         if (remaining < MIN_COHORT).any():
             raise CohortTooSmall(f"{self.name} scoring: fewer than {MIN_COHORT} cohort songs of other singers to "
                                  f"normalise against")
-        top = min(self.top_k or scores.shape[1], int(remaining.min()))
-        best = -np.sort(np.where(left_out, np.inf, -scores), axis=1)[:, :top]  # each row's `top` best kept scores
-        return best.mean(axis=1), np.maximum(best.std(axis=1), 1e-6)
+        counts = np.minimum(remaining, self.top_k or scores.shape[1])  # each row's own number of kept scores
+        best = -np.sort(np.where(left_out, np.inf, -scores), axis=1)  # kept scores first, best first
+        kept = np.arange(scores.shape[1])[None] < counts[:, None]
+        mean = np.where(kept, best, 0).sum(axis=1) / counts
+        spread = np.sqrt(np.where(kept, (best - mean[:, None]) ** 2, 0).sum(axis=1) / counts)
+        return mean, np.maximum(spread, 1e-6)
 
 
 def false_accept_rate(impostors, threshold):
