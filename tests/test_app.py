@@ -341,8 +341,8 @@ def test_uploads_over_the_limits_are_refused_at_once_with_their_numbers(model_di
         _open(browser, url)
         _upload(browser, big)
         # the toast's text as first seen: it closes by itself, and a slow machine may read again after that
-        toast = WebDriverWait(browser, WAIT_S).until(lambda _: text if "big song.wav" in (text := _toasts(browser)) else False,
-                                                     "no refusal was shown")
+        toast = WebDriverWait(browser, WAIT_S).until(
+            lambda _: text if "big song.wav" in (text := _toasts(browser)) else False, "no refusal was shown")
         assert "1.0 Mb" in toast and _status(browser) == ""  # refused before the handler (Gradio's words)
         with pytest.raises(urllib.error.HTTPError) as refused:  # and a client other than the page, by the server
             _post_upload(url, big)

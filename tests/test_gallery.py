@@ -326,10 +326,10 @@ def test_a_version_1_gallery_loads_and_flags_its_enrolled_singers(rng, gallery, 
         metadata = reader.metadata()
         tensors = {name: reader.get_tensor(name) for name in ("centroids", "song_embeddings")}
     calibration = json.loads(metadata["calibration"])
+    fields = ("threshold", "false_accept_rate", "equal_error_rate", "method", "skipped")  # version 1's
     version_1 = {"format": metadata["format"], "version": "1", "singers": metadata["singers"],
                  "songs": metadata["songs"], "trained": metadata["trained"],
-                 "calibration": json.dumps({key: calibration[key] for key in
-                                            ("threshold", "false_accept_rate", "equal_error_rate", "method", "skipped")})}
+                 "calibration": json.dumps({key: calibration[key] for key in fields})}
     save_file(tensors, file, metadata=version_1)
     loaded = Gallery.load(tmp_path)
     assert loaded.songs == gallery.songs and loaded.scoring.name == "cosine"

@@ -222,8 +222,8 @@ def serve_space(folder: str | Path) -> None:
                                   max_duration_minutes=float(settings["max_duration_minutes"]))
     trained_on = (identifier.model.config.preprocessing or {}).get("separator") or "none"
     if trained_on != "none" and settings["separator"] == "none":
-        identifier.notes.append(f"This Space classifies the raw mix: the model was trained on {trained_on} vocal stems, "
-                                f"but separation is off on free CPU hardware.")
+        identifier.notes.append(f"This Space classifies the raw mix: the model was trained on {trained_on} vocal "
+                                f"stems, but separation is off on free CPU hardware.")
     page = build_app(identifier, title=settings["title"])
     launch(page, host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
            port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), max_upload_mb=float(settings["max_upload_mb"]))

@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                                     args.autocast)
         shots = ", ".join(f"{n}-shot {values['accuracy']:.3f}" for n, values in results["n_shot"].items())
         at = results["at_threshold"]
-        print(f"open set, {args.split} ({results['scoring']} scoring): {results['songs_known']} known / {results['songs_unknown']} unknown songs; "
+        print(f"open set, {args.split} ({results['scoring']} scoring): {results['songs_known']} known / "
+              f"{results['songs_unknown']} unknown songs; "
               f"AUROC {results.get('auroc', float('nan')):.3f}, EER {results.get('eer', float('nan')):.3f}; at the "
               f"threshold: DIR {_rate(at['dir'])}, false accepts {_rate(at['false_accept_rate'])}"
               + (f"; {shots}" if shots else "") + f"; written to {args.output}"
