@@ -556,3 +556,10 @@ def test_a_space_for_a_local_run_bundles_the_model_and_warns_when_it_is_large(mo
     assert settings["model"] == "model" and settings["revision"] is None and settings["name"] == model_dir.name
     assert "models" not in _front_matter((folder / "README.md").read_text())
     assert str(tmp_path) not in "".join(path.read_text() for path in folder.glob("*.*") if path.suffix != ".whl")
+    # Without a home folder to write in, the app file points the caches at the temporary folder
+    # before huggingface_hub reads them
+    cache_home = ("import runpy, tempfile; runpy.run_path('app.py')['writable_caches'](); "
+                  "import huggingface_hub.constants as c; print(c.HF_HOME == tempfile.gettempdir() + '/huggingface')")
+    bare = {key: value for key, value in os.environ.items() if key not in ("HF_HOME", "SINGERID_CACHE", "MPLCONFIGDIR")}
+    assert _ran([sys.executable, "-c", cache_home], {**bare, "HOME": str(tmp_path / "no home")}, cwd=folder) == "True\n"
+    assert _ran([sys.executable, "-c", cache_home], {**bare, "HOME": str(tmp_path)}, cwd=folder) == "False\n"

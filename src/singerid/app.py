@@ -212,13 +212,11 @@ class SingerIdentifier:
 def serve_space(folder: str | Path) -> None:
     """Serve the page of a Space `singerid space` wrote into `folder` until stopped, on
     Gradio's GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, as Spaces set them."""
-    from .hub.space import space_model, space_settings, writable_caches
+    from .hub.space import space_model, space_settings
 
     folder = Path(folder)
     settings = space_settings(folder)
-    writable_caches()
-    identifier = SingerIdentifier(space_model(folder, settings), name=settings["name"], top_k=int(settings["top_k"]),
-                                  separator=settings["separator"],
+    identifier = SingerIdentifier(space_model(folder, settings), name=settings["name"], separator=settings["separator"],
                                   max_duration_minutes=float(settings["max_duration_minutes"]))
     trained_on = (identifier.model.config.preprocessing or {}).get("separator") or "none"
     if trained_on != "none" and settings["separator"] == "none":

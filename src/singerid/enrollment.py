@@ -96,8 +96,9 @@ def enroll_singers(model: str | Path, singers: dict[str, list[str | Path]], outp
     loaded = load_model(model, options.pop("dtype", None))  # says what is wrong with a model that is not there
     gallery = model_gallery(model) or Gallery()
     song_embedding = loaded.config.song_embedding
-    if gallery.outdated_warning(song_embedding):
-        logger.warning("%s", gallery.outdated_warning(song_embedding))
+    outdated = gallery.outdated_warning(song_embedding)
+    if outdated:
+        logger.warning("%s", outdated)
     for singer in singers:  # before any song is read
         if singer in gallery.trained and not update:
             raise ValueError(f"{singer!r} is an artist the model was trained on: pass --update to add songs "

@@ -171,11 +171,6 @@ class Gallery:
         the scoring's space (`Scoring.embed`)."""
         return singer_centroids(self.scoring.embed(self._embeddings), self._owners)[1]
 
-    @property
-    def song_embedding(self) -> dict[str, str]:
-        """Per singer, how its songs' embeddings pool their chunks (a model config's `song_embedding`)."""
-        return dict(self._song_embedding)
-
     def outdated(self, song_embedding: str) -> tuple[list[str], list[str]]:
         """(trained, enrolled) singers whose songs were embedded otherwise than
         `song_embedding` (the model's): trained ones are recomputed from their training

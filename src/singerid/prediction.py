@@ -210,8 +210,9 @@ def predict_songs(paths: list[str | Path], model, top_k: int = 3, ids: list[str]
     if open_set and gallery.embedding_size != model.config.embedding_size:
         raise SingeridError(f"{GALLERY_FILE}: its embeddings have {gallery.embedding_size} values, the model's "
                             f"{model.config.embedding_size}: the gallery is another model's; enroll its singers anew")
-    if open_set and gallery.outdated_warning(model.config.song_embedding):
-        logger.warning("%s: %s", GALLERY_FILE, gallery.outdated_warning(model.config.song_embedding))
+    outdated = gallery.outdated_warning(model.config.song_embedding) if open_set else None
+    if outdated:
+        logger.warning("%s: %s", GALLERY_FILE, outdated)
     state = launched_processes()  # under accelerate launch, each process predicts its share on its device
     if device is None:
         device = str(state.device) if state.num_processes > 1 else "cuda" if torch.cuda.is_available() else "cpu"

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from ..errors import SingeridError, is_a_path, one_line
 from ..outputs import RUN_RECORD
-from .push import MODEL_FILES, hub_api
+from .push import MODEL_FILES, _full_repo_id, hub_api
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def build_space(model: str | Path, folder: str | Path, space_id: str | None = No
     else:
         name, revision, metrics = str(model), *_hub_model(str(model))
     settings = {"model": name if not local else MODEL_FOLDER, "revision": revision, "name": name,
-                "title": space_title(name, metrics), "separator": "none", "top_k": 5,
+                "title": space_title(name, metrics), "separator": "none",
                 "max_upload_mb": SPACE_MAX_UPLOAD_MB, "max_duration_minutes": SPACE_MAX_DURATION_MINUTES,
                 "unsilence": importlib.metadata.version(UNSILENCE)}
     (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
@@ -83,7 +83,7 @@ def push_space(folder: str | Path, space_id: str, private: bool = False, hardwar
                token: str | None = None) -> str:
     """Create (or update) the Space `space_id` from a folder `build_space` wrote; returns its id."""
     api, user = hub_api(token)
-    space_id = space_id if "/" in space_id else f"{user}/{space_id}"
+    space_id = _full_repo_id(space_id, user)
     api.create_repo(space_id, repo_type="space", space_sdk="gradio", space_hardware=hardware, private=private,
                     exist_ok=True)
     api.upload_folder(repo_id=space_id, repo_type="space", folder_path=folder,
@@ -226,12 +226,3 @@ def space_model(folder: Path, settings: dict) -> Path:
     return Path(snapshot_download(settings["model"], revision=settings["revision"],
                                   allow_patterns=SPACE_MODEL_FILES))
 
-
-def writable_caches() -> None:
-    """Caches in the temporary folder when the home folder cannot be written (a Space's user may have none)."""
-    home = Path.home()
-    if home.is_dir() and os.access(home, os.W_OK):
-        return
-    scratch = Path(tempfile.gettempdir())
-    for variable, name in (("HF_HOME", "huggingface"), ("SINGERID_CACHE", "singerid"), ("MPLCONFIGDIR", "matplotlib")):
-        os.environ.setdefault(variable, str(scratch / name))
